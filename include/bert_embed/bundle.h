@@ -1,0 +1,27 @@
+// A model bundle: the directory written by scripts/export_model.py, holding
+// model.pt (TorchScript), bundle.json and the tokenizer files.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace bert_embed {
+
+struct BundleInfo {
+  std::filesystem::path dir;
+  std::string architecture;  // "bert" or "albert"
+  int num_layers = 0;        // transformer layers; hidden states are num_layers + 1
+  int hidden_size = 0;
+  int max_positions = 0;
+  std::int64_t vocab_size = 0;
+  bool has_pooler = false;
+  bool has_int8_model = false;  // model.int8.pt present
+  std::string tokenizer_kind;   // "wordpiece" or "sentencepiece"
+  std::string weights_sha256;
+};
+
+// Reads and validates bundle.json; errors name the file and the field.
+BundleInfo read_bundle_info(const std::filesystem::path& dir);
+
+}  // namespace bert_embed
