@@ -2,6 +2,7 @@
 // model.pt (TorchScript), bundle.json and the tokenizer files.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -13,6 +14,7 @@ struct BundleInfo {
   std::string architecture;  // "bert" or "albert"
   int num_layers = 0;        // transformer layers; hidden states are num_layers + 1
   int hidden_size = 0;
+  int embedding_size = 0;    // width of the word embeddings (albert factorizes; bert: hidden_size)
   int max_positions = 0;
   std::int64_t vocab_size = 0;
   bool has_pooler = false;
@@ -23,5 +25,10 @@ struct BundleInfo {
 
 // Reads and validates bundle.json; errors name the file and the field.
 BundleInfo read_bundle_info(const std::filesystem::path& dir);
+
+// Throws when the bundle's tokenizer has more ids than the model has
+// embedding rows, so a token could never be looked up. A smaller tokenizer is
+// fine: checkpoints often pad their embedding matrix.
+void check_tokenizer_vocab_size(const BundleInfo& info, std::size_t tokenizer_vocab_size);
 
 }  // namespace bert_embed

@@ -2,6 +2,7 @@
 // returns the hidden states of the layers asked for.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -15,6 +16,9 @@
 
 namespace bert_embed {
 
+// The precision the model computes in. Outputs are float32 whatever it is.
+// float16 needs CUDA; int8 (dynamically quantized Linear layers, from
+// model.int8.pt) runs on CPU only.
 enum class DType { kFloat32, kBFloat16, kFloat16, kInt8 };
 
 DType parse_dtype(std::string_view name);  // "float32", "bfloat16", "float16", "int8"
@@ -22,17 +26,18 @@ std::string to_string(DType dtype);
 
 struct EncoderOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
-  int threads = 0;             // 0: all cores
+  int threads = 0;             // intra-op threads (process-wide); 0: all cores
   DType dtype = DType::kFloat32;
 };
 
 // int64 [batch, seq] tensors, padded on the right.
 struct ModelInput {
   at::Tensor input_ids;
-  at::Tensor attention_mask;
+  at::Tensor attention_mask;  // 1 for real tokens, 0 for padding
   at::Tensor token_type_ids;
 };
 
+// Pads every encoding (non-null) to the longest with pad_id, mask 0 and type 0.
 ModelInput make_model_input(const std::vector<const Encoding*>& batch, std::int64_t pad_id);
 
 struct EncoderOutput {
@@ -43,7 +48,9 @@ struct EncoderOutput {
 class Encoder {
  public:
   // Loads bundle_dir/model.pt (model.int8.pt for DType::kInt8) and checks it
-  // against bundle.json and the tokenizer's vocabulary size.
+  // against bundle.json and the tokenizer's vocabulary size. Throws
+  // std::invalid_argument for bad options and std::runtime_error (naming the
+  // file) for a missing, corrupt or inconsistent bundle.
   Encoder(const std::filesystem::path& bundle_dir, const EncoderOptions& options);
   ~Encoder();
   Encoder(const Encoder&) = delete;
@@ -52,7 +59,8 @@ class Encoder {
   const BundleInfo& info() const;
 
   // layers are hidden-state indices in [0, num_layers]; 0 is the embedding
-  // output. Padding never changes a real token's vector.
+  // output. Padding never changes a real token's vector. want_pooler throws
+  // when the bundle has no pooler.
   EncoderOutput encode(const ModelInput& input, const std::vector<int>& layers,
                        bool want_pooler = false) const;
 

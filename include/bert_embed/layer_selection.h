@@ -14,16 +14,21 @@ struct LayerSelection {
   std::vector<std::string> labels;  // how the user named each one ("-1", "3"), for output keys
 };
 
-// SPEC: "all", a comma-separated list of indices (negatives count from the
-// end, -1 is the last layer) and inclusive ranges "a:b". Throws
-// std::invalid_argument naming the bad part.
+// SPEC: "all" (0 to num_layers), or a comma-separated list of indices and
+// inclusive ranges "a:b". 0 is the embedding output, k the output of layer k;
+// negative indices count from the end (-1 is the last layer, -(num_layers+1)
+// the embedding output). Range members are labelled with their absolute
+// index. Throws std::invalid_argument naming the bad part and the valid range;
+// a layer asked twice is refused, as its output key would be ambiguous.
 LayerSelection parse_layers(std::string_view spec, int num_layers);
 
 enum class LayerAggregation { kNone, kMean, kConcat };
+
+// "none", "mean" or "concat"; throws std::invalid_argument otherwise.
 LayerAggregation parse_layer_aggregation(std::string_view name);
 
-// [rows, layers, dim] -> [rows, 1, dim] (mean), [rows, 1, layers*dim] (concat)
-// or unchanged (none).
+// per_layer: [rows, layers, dim] -> [rows, 1, dim] (mean),
+// [rows, 1, layers*dim] (concat, in the order asked) or unchanged (none).
 at::Tensor aggregate_layers(const at::Tensor& per_layer, LayerAggregation aggregation);
 
 }  // namespace bert_embed

@@ -9,12 +9,16 @@ namespace bert_embed {
 
 enum class Pooling { kCls, kMean, kMax, kTokens, kPooler };
 
+// "cls", "mean", "max", "tokens" or "pooler"; throws std::invalid_argument otherwise.
 Pooling parse_pooling(std::string_view name);
 
-// hidden: [layers, batch, seq, dim]; include: [batch, seq], 1 where a token
-// takes part (real tokens, minus special ones with --exclude-special).
-// Returns [batch, layers, dim]. kCls takes position 0; kTokens and kPooler
-// are not reductions and are refused here.
+// hidden: float32 [layers, batch, seq, dim]; include: [batch, seq] (bool or
+// 0/1 numbers), true where a token takes part (real tokens, minus special
+// ones with --exclude-special). Returns float32 [batch, layers, dim].
+// kMean averages the included tokens (sum / count, in float32), kMax takes
+// their element-wise maximum, kCls takes position 0 whatever `include` says.
+// A text with no included token gets a zero vector from kMean and kMax.
+// kTokens and kPooler are not reductions of `hidden` and are refused here.
 at::Tensor pool(const at::Tensor& hidden, const at::Tensor& include, Pooling pooling);
 
 }  // namespace bert_embed

@@ -26,6 +26,14 @@ std::size_t find_invalid_utf8(std::string_view text);
 // bytes.decode(errors="replace") does.
 std::string replace_invalid_utf8(std::string_view text);
 
+// Length of the sequence that starts with this lead byte of valid UTF-8.
+inline std::size_t utf8_sequence_length(unsigned char lead) {
+  if (lead < 0x80) return 1;
+  if (lead < 0xE0) return 2;
+  if (lead < 0xF0) return 3;
+  return 4;
+}
+
 // Decodes one code point at text[pos] of valid UTF-8 and advances pos.
 char32_t decode_utf8(std::string_view text, std::size_t& pos);
 

@@ -1,0 +1,670 @@
+// End-to-end tests: run the bert-embed binary on the fixture bundles and
+// compare its outputs with the HuggingFace goldens, read them back with real
+// clients (numpy, jq), and feed it bad input.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "fixtures.h"
+#include "npy_reader.h"
+#include "temp_dir.h"
+
+namespace bert_embed::test {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr float kGoldenTolerance = 1e-4f;
+constexpr int kTinyLayers = 2;     // tiny-uncased and tiny-mlm-uncased
+constexpr int kTinyHidden = 128;
+
+struct RunResult {
+  int status = -1;  // exit status; -1 when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (const char c : text) {
+    if (c == '\'') {
+      quoted += "'\\''";
+    } else {
+      quoted += c;
+    }
+  }
+  return quoted + "'";
+}
+
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+void write_file(const fs::path& file, const std::string& content) {
+  std::ofstream out(file, std::ios::binary);
+  out << content;
+  ASSERT_TRUE(out.good()) << "cannot write " << file;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Runs a shell command, capturing stdout and stderr in files of `dir`.
+RunResult run_shell(const std::string& command, const fs::path& dir) {
+  const fs::path out = dir / "captured.stdout";
+  const fs::path err = dir / "captured.stderr";
+  const std::string full = "(" + command + ") > " + shell_quote(out.string()) + " 2> " + shell_quote(err.string());
+  const int status = std::system(full.c_str());
+  RunResult result;
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = read_file(out);
+  result.err = read_file(err);
+  fs::remove(out);
+  fs::remove(err);
+  return result;
+}
+
+std::string bert_embed_command(const std::vector<std::string>& args) {
+  std::string command = shell_quote(bert_embed_binary().string());
+  for (const std::string& arg : args) command += " " + shell_quote(arg);
+  return command;
+}
+
+fs::path golden_dir(const std::string& model, const std::string& corpus) {
+  return fixtures_dir() / "goldens" / model / corpus;
+}
+
+// Rows [lines, hidden] of layer `layer` of a golden [lines, layers + 1, hidden].
+std::vector<float> golden_layer(const NpyArray& golden, int layer) {
+  const std::int64_t lines = golden.shape[0];
+  const std::int64_t layers = golden.shape[1];
+  const std::int64_t hidden = golden.shape[2];
+  const std::int64_t absolute = layer < 0 ? layer + layers : layer;
+  std::vector<float> rows;
+  for (std::int64_t line = 0; line < lines; ++line) {
+    const float* begin = golden.f32.data() + (line * layers + absolute) * hidden;
+    rows.insert(rows.end(), begin, begin + hidden);
+  }
+  return rows;
+}
+
+float max_abs_difference(const std::vector<float>& actual, const std::vector<float>& expected) {
+  EXPECT_EQ(actual.size(), expected.size());
+  float worst = 0;
+  for (std::size_t i = 0; i < std::min(actual.size(), expected.size()); ++i) {
+    worst = std::max(worst, std::abs(actual[i] - expected[i]));
+  }
+  return worst;
+}
+
+std::vector<float> floats_of(const json& array) {
+  std::vector<float> values;
+  for (const json& value : array) {
+    if (value.is_array()) {
+      const std::vector<float> inner = floats_of(value);
+      values.insert(values.end(), inner.begin(), inner.end());
+    } else {
+      values.push_back(value.get<float>());
+    }
+  }
+  return values;
+}
+
+std::vector<json> parse_jsonl(const std::string& text) {
+  std::vector<json> objects;
+  for (const std::string& line : split_lines(text)) objects.push_back(json::parse(line));
+  return objects;
+}
+
+class BertEmbedCli : public ::testing::Test {
+ protected:
+  RunResult run(const std::vector<std::string>& args, const std::string& stdin_file = "/dev/null") {
+    return run_shell(bert_embed_command(args) + " < " + shell_quote(stdin_file), temp_.path());
+  }
+
+  // Runs bert-embed, expecting success; returns its stdout.
+  std::string embed(const std::vector<std::string>& args) {
+    const RunResult result = run(args);
+    EXPECT_EQ(result.status, 0) << result.err;
+    return result.out;
+  }
+
+  // bert-embed -m <model> -i <golden input> -o <temp>/<name> <args>, read back as NPY.
+  NpyArray embed_npy(const std::string& model, const std::string& corpus, std::vector<std::string> args,
+                     const std::string& name = "out.npy") {
+    const fs::path output = path(name);
+    std::vector<std::string> full = {"-m", test_bundle(model).string(), "-i",
+                                     (golden_dir(model, corpus) / "input.txt").string(), "-o",
+                                     output.string(), "--quiet"};
+    full.insert(full.end(), args.begin(), args.end());
+    embed(full);
+    return read_npy(output);
+  }
+
+  std::string embed_jsonl(const std::string& model, const std::string& corpus, std::vector<std::string> args) {
+    std::vector<std::string> full = {"-m", test_bundle(model).string(), "-i",
+                                     (golden_dir(model, corpus) / "input.txt").string(), "--quiet"};
+    full.insert(full.end(), args.begin(), args.end());
+    return embed(full);
+  }
+
+  fs::path path(const std::string& name) const { return temp_.path() / name; }
+
+  fs::path input_file(const std::string& name, const std::string& content) {
+    const fs::path file = path(name);
+    write_file(file, content);
+    return file;
+  }
+
+  std::vector<std::string> files_in_temp_dir() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(temp_.path())) names.push_back(entry.path().filename());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+ private:
+  TempDir temp_;
+};
+
+TEST_F(BertEmbedCli, PooledLayersMatchGoldens) {
+  const NpyArray cls_golden = read_npy(golden_dir("tiny-uncased", "english") / "cls.npy");
+  const NpyArray mean_golden = read_npy(golden_dir("tiny-uncased", "english") / "mean.npy");
+  for (const int layer : {0, 1, -1, -2}) {
+    for (const std::string pooling : {"cls", "mean"}) {
+      SCOPED_TRACE("--pooling " + pooling + " --layers " + std::to_string(layer));
+      const NpyArray actual =
+          embed_npy("tiny-uncased", "english", {"--pooling", pooling, "--layers", std::to_string(layer)});
+      ASSERT_EQ(actual.shape, (std::vector<std::int64_t>{cls_golden.shape[0], kTinyHidden}));
+      EXPECT_LT(max_abs_difference(actual.f32, golden_layer(pooling == "cls" ? cls_golden : mean_golden, layer)),
+                kGoldenTolerance);
+    }
+  }
+}
+
+TEST_F(BertEmbedCli, MeanPoolingMatchesGoldensOfEveryModel) {
+  for (const std::string model : {"tiny-uncased", "tiny-mlm-uncased", "small-chinese",
+                                  "mini-multilingual-uncased", "tiny-albert"}) {
+    for (const std::string corpus : {"edge_cases", "multilingual"}) {
+      SCOPED_TRACE(model + " on " + corpus);
+      const NpyArray golden = read_npy(golden_dir(model, corpus) / "mean.npy");
+      const NpyArray actual = embed_npy(model, corpus, {});
+      ASSERT_EQ(actual.shape, (std::vector<std::int64_t>{golden.shape[0], golden.shape[2]}));
+      EXPECT_LT(max_abs_difference(actual.f32, golden_layer(golden, -1)), kGoldenTolerance);
+    }
+  }
+}
+
+TEST_F(BertEmbedCli, JsonlMatchesNpy) {
+  const NpyArray npy = embed_npy("tiny-uncased", "edge_cases", {"--pooling", "cls"});
+  const std::vector<json> records = parse_jsonl(embed_jsonl("tiny-uncased", "edge_cases", {"--pooling", "cls"}));
+  ASSERT_EQ(static_cast<std::int64_t>(records.size()), npy.shape[0]);
+  std::vector<float> jsonl;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i]["index"], i);
+    const std::vector<float> row = floats_of(records[i]["embedding"]);
+    jsonl.insert(jsonl.end(), row.begin(), row.end());
+  }
+  // Shortest round-trip decimals parse back to the very same floats.
+  EXPECT_EQ(jsonl, npy.f32);
+}
+
+TEST_F(BertEmbedCli, LayersKeptApartMatchGoldensInBothFormats) {
+  const NpyArray golden = read_npy(golden_dir("tiny-uncased", "english") / "mean.npy");
+  const NpyArray npy = embed_npy("tiny-uncased", "english", {"--layers", "-1,0"});
+  ASSERT_EQ(npy.shape, (std::vector<std::int64_t>{golden.shape[0], 2, kTinyHidden}));
+  std::vector<float> expected;
+  for (std::int64_t line = 0; line < golden.shape[0]; ++line) {
+    for (const int layer : {kTinyLayers, 0}) {
+      const float* begin = golden.f32.data() + (line * golden.shape[1] + layer) * kTinyHidden;
+      expected.insert(expected.end(), begin, begin + kTinyHidden);
+    }
+  }
+  EXPECT_LT(max_abs_difference(npy.f32, expected), kGoldenTolerance);
+
+  const std::vector<json> records = parse_jsonl(embed_jsonl("tiny-uncased", "english", {"--layers", "-1,0"}));
+  ASSERT_EQ(static_cast<std::int64_t>(records.size()), golden.shape[0]);
+  std::vector<float> jsonl;
+  for (const json& record : records) {
+    ASSERT_TRUE(record.contains("layers")) << record.dump().substr(0, 200);
+    for (const char* label : {"-1", "0"}) {
+      const std::vector<float> row = floats_of(record["layers"][label]);
+      jsonl.insert(jsonl.end(), row.begin(), row.end());
+    }
+  }
+  EXPECT_EQ(jsonl, npy.f32);
+}
+
+TEST_F(BertEmbedCli, LayerMeanAndConcatCombineGoldenLayers) {
+  const NpyArray golden = read_npy(golden_dir("tiny-uncased", "english") / "mean.npy");
+  const std::vector<float> first = golden_layer(golden, 1);
+  const std::vector<float> last = golden_layer(golden, -1);
+
+  const NpyArray averaged = embed_npy("tiny-uncased", "english", {"--layers", "1,-1", "--layer-agg", "mean"});
+  ASSERT_EQ(averaged.shape, (std::vector<std::int64_t>{golden.shape[0], kTinyHidden}));
+  std::vector<float> expected_mean(first.size());
+  for (std::size_t i = 0; i < first.size(); ++i) expected_mean[i] = (first[i] + last[i]) / 2;
+  EXPECT_LT(max_abs_difference(averaged.f32, expected_mean), kGoldenTolerance);
+
+  const NpyArray concatenated =
+      embed_npy("tiny-uncased", "english", {"--layers", "1,-1", "--layer-agg", "concat"});
+  ASSERT_EQ(concatenated.shape, (std::vector<std::int64_t>{golden.shape[0], 2 * kTinyHidden}));
+  std::vector<float> expected_concat;
+  for (std::int64_t line = 0; line < golden.shape[0]; ++line) {
+    expected_concat.insert(expected_concat.end(), first.begin() + line * kTinyHidden,
+                           first.begin() + (line + 1) * kTinyHidden);
+    expected_concat.insert(expected_concat.end(), last.begin() + line * kTinyHidden,
+                           last.begin() + (line + 1) * kTinyHidden);
+  }
+  EXPECT_LT(max_abs_difference(concatenated.f32, expected_concat), kGoldenTolerance);
+}
+
+TEST_F(BertEmbedCli, TokensMatchGoldenHiddenStatesInBothFormats) {
+  const fs::path golden = golden_dir("tiny-uncased", "edge_cases");
+  const NpyArray hidden = read_npy(golden / "hidden.npy");  // [layers + 1, tokens, hidden]
+  const NpyArray offsets = read_npy(golden / "offsets.npy");
+  const std::int64_t total_tokens = hidden.shape[1];
+  const std::vector<float> last(hidden.f32.begin() + kTinyLayers * total_tokens * kTinyHidden, hidden.f32.end());
+
+  const NpyArray npy = embed_npy("tiny-uncased", "edge_cases", {"--pooling", "tokens"}, "tokens.npy");
+  ASSERT_EQ(npy.shape, (std::vector<std::int64_t>{total_tokens, kTinyHidden}));
+  EXPECT_LT(max_abs_difference(npy.f32, last), kGoldenTolerance);
+  EXPECT_EQ(read_npy(path("tokens.offsets.npy")).i64, offsets.i64);
+
+  const std::vector<json> records = parse_jsonl(embed_jsonl("tiny-uncased", "edge_cases", {"--pooling", "tokens"}));
+  const std::vector<std::string> golden_tokens = split_lines(read_file(golden / "tokens.jsonl"));
+  ASSERT_EQ(records.size(), golden_tokens.size());
+  std::vector<float> jsonl;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i]["tokens"], json::parse(golden_tokens[i])["tokens"]) << "line " << i;
+    EXPECT_EQ(records[i]["spans"].size(), records[i]["tokens"].size());
+    const std::vector<float> rows = floats_of(records[i]["embeddings"]);
+    jsonl.insert(jsonl.end(), rows.begin(), rows.end());
+  }
+  EXPECT_EQ(jsonl, npy.f32);
+}
+
+TEST_F(BertEmbedCli, ExcludeSpecialDropsClsAndSepTokens) {
+  const std::vector<json> records = parse_jsonl(
+      embed_jsonl("tiny-uncased", "edge_cases", {"--pooling", "tokens", "--exclude-special"}));
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records[0]["tokens"], json::parse(R"(["hello", ",", "world", "!"])"));
+  EXPECT_EQ(records[0]["spans"], json::parse("[[0, 5], [5, 6], [7, 12], [12, 13]]"));
+}
+
+TEST_F(BertEmbedCli, PoolerMatchesGoldenAndIsRefusedWithoutOne) {
+  const NpyArray golden = read_npy(golden_dir("tiny-uncased", "english") / "pooler.npy");
+  const NpyArray actual = embed_npy("tiny-uncased", "english", {"--pooling", "pooler"});
+  ASSERT_EQ(actual.shape, golden.shape);
+  EXPECT_LT(max_abs_difference(actual.f32, golden.f32), kGoldenTolerance);
+
+  const RunResult refused = run({"-m", test_bundle("tiny-mlm-uncased").string(), "--pooling", "pooler", "-i",
+                                 (golden_dir("tiny-mlm-uncased", "english") / "input.txt").string()});
+  EXPECT_EQ(refused.status, 2);
+  EXPECT_NE(refused.err.find("has no pooler"), std::string::npos) << refused.err;
+  EXPECT_TRUE(refused.out.empty());
+}
+
+TEST_F(BertEmbedCli, L2NormalizedRowsHaveUnitNorm) {
+  const NpyArray actual = embed_npy("tiny-uncased", "english", {"--normalize", "l2"});
+  ASSERT_EQ(actual.shape.size(), 2u);
+  for (std::int64_t row = 0; row < actual.shape[0]; ++row) {
+    double norm = 0;
+    for (std::int64_t k = 0; k < actual.shape[1]; ++k) norm += std::pow(actual.f32[row * actual.shape[1] + k], 2);
+    EXPECT_NEAR(std::sqrt(norm), 1.0, 1e-5) << "row " << row;
+  }
+}
+
+TEST_F(BertEmbedCli, StandardizedColumnsHaveZeroMeanAndUnitVariance) {
+  const NpyArray actual = embed_npy("tiny-uncased", "english", {"--standardize"});
+  ASSERT_EQ(actual.shape.size(), 2u);
+  const std::int64_t rows = actual.shape[0];
+  const std::int64_t dim = actual.shape[1];
+  for (std::int64_t column = 0; column < dim; ++column) {
+    double sum = 0;
+    double squares = 0;
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const double value = actual.f32[row * dim + column];
+      sum += value;
+      squares += value * value;
+    }
+    const double mean = sum / rows;
+    EXPECT_NEAR(mean, 0.0, 1e-4) << "column " << column;
+    EXPECT_NEAR(squares / rows - mean * mean, 1.0, 1e-4) << "column " << column;
+  }
+}
+
+TEST_F(BertEmbedCli, SavedStatisticsReproduceTheFittingRunExactly) {
+  const std::vector<std::string> transforms = {"--whiten", "64", "--remove-top", "2", "--standardize",
+                                               "--normalize", "l2"};
+  std::vector<std::string> fitting = transforms;
+  fitting.insert(fitting.end(), {"--save-stats", path("stats.json").string()});
+  embed_npy("tiny-uncased", "english", fitting, "fitted.npy");
+  std::vector<std::string> applying = transforms;
+  applying.insert(applying.end(), {"--stats", path("stats.json").string()});
+  const NpyArray applied = embed_npy("tiny-uncased", "english", applying, "applied.npy");
+  EXPECT_EQ(applied.shape, (std::vector<std::int64_t>{200, 64}));
+  EXPECT_EQ(read_file(path("fitted.npy")), read_file(path("applied.npy")));
+}
+
+TEST_F(BertEmbedCli, NumpyLoadsEveryNpyShape) {
+  const fs::path input = golden_dir("tiny-uncased", "english") / "input.txt";
+  const fs::path empty = input_file("empty.txt", "");
+  struct Case {
+    std::vector<std::string> args;
+    std::string file;
+    std::string shape;
+  };
+  const std::vector<Case> cases = {
+      {{"-i", input.string()}, "pooled.npy", "(200, 128) float32"},
+      {{"-i", input.string(), "--layers", "0,1,2"}, "layers.npy", "(200, 3, 128) float32"},
+      {{"-i", input.string(), "--pooling", "tokens"}, "tokens.npy", "(2025, 128) float32"},
+      {{"-i", input.string(), "--pooling", "tokens", "--layers", "all"}, "tokens_layers.npy",
+       "(2025, 3, 128) float32"},
+      {{"-i", empty.string()}, "empty.npy", "(0, 128) float32"},
+  };
+  for (const Case& test : cases) {
+    SCOPED_TRACE(test.file);
+    std::vector<std::string> args = {"-m", test_bundle("tiny-uncased").string(), "-q", "-o", path(test.file).string()};
+    args.insert(args.end(), test.args.begin(), test.args.end());
+    embed(args);
+    const RunResult loaded = run_shell(
+        "/usr/bin/python3 -c 'import numpy, sys; a = numpy.load(sys.argv[1]); print(a.shape, a.dtype)' " +
+            shell_quote(path(test.file).string()),
+        path(""));
+    EXPECT_EQ(loaded.status, 0) << loaded.err;
+    EXPECT_EQ(loaded.out, test.shape + "\n");
+  }
+  const RunResult offsets = run_shell(
+      "/usr/bin/python3 -c 'import numpy, sys; a = numpy.load(sys.argv[1]); print(a.shape, a.dtype, a[-1])' " +
+          shell_quote(path("tokens.offsets.npy").string()),
+      path(""));
+  EXPECT_EQ(offsets.out, "(201,) int64 2025\n") << offsets.err;
+}
+
+TEST_F(BertEmbedCli, JqParsesEveryJsonlLine) {
+  const fs::path input = input_file("ids.jsonl", "{\"text\": \"first line\", \"id\": \"a\\\"1\"}\n"
+                                                 "{\"text\": \"\", \"id\": 2}\n");
+  const std::vector<std::vector<std::string>> variants = {
+      {},
+      {"--layers", "0,-1"},
+      {"--pooling", "tokens"},
+      {"--pooling", "tokens", "--layers", "all"},
+  };
+  for (const std::vector<std::string>& variant : variants) {
+    std::vector<std::string> args = {"-m", test_bundle("tiny-uncased").string(), "-q", "-i", input.string(),
+                                     "--input-format", "jsonl", "--id-field", "id", "-o", path("out.jsonl").string()};
+    args.insert(args.end(), variant.begin(), variant.end());
+    embed(args);
+    const RunResult parsed = run_shell("jq -c '[.index, .id]' " + shell_quote(path("out.jsonl").string()), path(""));
+    EXPECT_EQ(parsed.status, 0) << parsed.err;
+    EXPECT_EQ(parsed.out, "[0,\"a\\\"1\"]\n[1,\"2\"]\n");
+  }
+}
+
+TEST_F(BertEmbedCli, ResultsKeepInputOrderAcrossWindowsAndSmallBatches) {
+  // english.txt twice: more lines than one window holds, in tiny batches.
+  const std::string corpus = read_file(fixtures_dir() / "corpora" / "english.txt");
+  const fs::path input = input_file("twice.txt", corpus + corpus);
+  const std::int64_t corpus_lines = static_cast<std::int64_t>(read_lines(fixtures_dir() / "corpora" / "english.txt").size());
+  embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", input.string(), "-o", path("out.npy").string(),
+         "--pooling", "cls", "--batch-tokens", "300"});
+  const NpyArray actual = read_npy(path("out.npy"));
+  ASSERT_EQ(actual.shape, (std::vector<std::int64_t>{2 * corpus_lines, kTinyHidden}));
+  const std::vector<float> golden = golden_layer(read_npy(golden_dir("tiny-uncased", "english") / "cls.npy"), -1);
+  const std::size_t golden_size = golden.size();
+  for (const std::int64_t start : {std::int64_t{0}, corpus_lines}) {
+    const std::vector<float> rows(actual.f32.begin() + start * kTinyHidden,
+                                  actual.f32.begin() + start * kTinyHidden + golden_size);
+    EXPECT_LT(max_abs_difference(rows, golden), kGoldenTolerance) << "from line " << start;
+  }
+}
+
+TEST_F(BertEmbedCli, ReadsStdinAndModelFromEnvironment) {
+  const fs::path input = golden_dir("tiny-uncased", "edge_cases") / "input.txt";
+  const std::string from_file = embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", input.string()});
+  const RunResult from_stdin =
+      run_shell("BERT_EMBED_MODEL=" + shell_quote(test_bundle("tiny-uncased").string()) + " " +
+                    bert_embed_command({"-q"}) + " < " + shell_quote(input.string()),
+                path(""));
+  EXPECT_EQ(from_stdin.status, 0) << from_stdin.err;
+  EXPECT_EQ(from_stdin.out, from_file);
+}
+
+TEST_F(BertEmbedCli, SummaryLineReportsLinesTokensAndTruncation) {
+  const RunResult result =
+      run({"-m", test_bundle("tiny-uncased").string(), "--max-length", "8", "-i",
+           (golden_dir("tiny-uncased", "edge_cases") / "input.txt").string(), "-o", path("out.jsonl").string()});
+  EXPECT_EQ(result.status, 0) << result.err;
+  EXPECT_NE(result.err.find("bert-embed: 35 lines, "), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("tokens (8 truncated lines) in "), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(" lines/s"), std::string::npos) << result.err;
+}
+
+TEST_F(BertEmbedCli, InvalidUtf8IsAnErrorNamingTheLineOrReplaced) {
+  const fs::path input = input_file("bad.txt", "fine\nnot \xFF fine\n");
+  const RunResult refused = run({"-m", test_bundle("tiny-uncased").string(), "-i", input.string(), "-o",
+                                 path("out.jsonl").string()});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.err.find("bert-embed: error: " + input.string() + ":2: invalid UTF-8 at byte 5"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_FALSE(fs::exists(path("out.jsonl")));
+
+  const RunResult replaced = run({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", input.string(),
+                                  "--on-invalid-utf8", "replace"});
+  EXPECT_EQ(replaced.status, 0) << replaced.err;
+  EXPECT_EQ(split_lines(replaced.out).size(), 2u);
+}
+
+TEST_F(BertEmbedCli, EmptyInputGivesValidEmptyOutput) {
+  const fs::path empty = input_file("empty.txt", "");
+  const RunResult jsonl = run({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", empty.string()});
+  EXPECT_EQ(jsonl.status, 0) << jsonl.err;
+  EXPECT_EQ(jsonl.out, "");
+  embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", empty.string(), "-o", path("empty.npy").string()});
+  EXPECT_EQ(read_npy(path("empty.npy")).shape, (std::vector<std::int64_t>{0, kTinyHidden}));
+}
+
+TEST_F(BertEmbedCli, EmptyAndBlankLinesGetTheVectorOfClsSep) {
+  const fs::path input = input_file("blank.txt", "\n   \n\t\n");
+  const fs::path reference = input_file("reference.jsonl", "{\"text\": \"\"}\n");
+  const std::vector<json> blank = parse_jsonl(embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", input.string()}));
+  const std::vector<json> empty = parse_jsonl(embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i",
+                                                     reference.string(), "--input-format", "jsonl"}));
+  ASSERT_EQ(blank.size(), 3u);
+  ASSERT_EQ(empty.size(), 1u);
+  for (const json& record : blank) EXPECT_EQ(record["embedding"], empty[0]["embedding"]);
+  const std::vector<json> tokens = parse_jsonl(embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i",
+                                                      input.string(), "--pooling", "tokens"}));
+  for (const json& record : tokens) EXPECT_EQ(record["tokens"], json::parse(R"(["[CLS]", "[SEP]"])"));
+}
+
+TEST_F(BertEmbedCli, CrlfLineEndsAndByteOrderMarkGiveTheSameVectors) {
+  const std::vector<std::string> lines = read_lines(golden_dir("tiny-uncased", "english") / "input.txt");
+  std::string plain;
+  std::string windows = "\xEF\xBB\xBF";
+  for (const std::string& line : lines) {
+    plain += line + "\n";
+    windows += line + "\r\n";
+  }
+  const fs::path plain_file = input_file("plain.txt", plain);
+  const fs::path windows_file = input_file("windows.txt", windows);
+  const std::string expected = embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", plain_file.string()});
+  EXPECT_EQ(embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", windows_file.string()}), expected);
+}
+
+TEST_F(BertEmbedCli, MegabyteLineIsTruncatedOrRefusedAsAsked) {
+  std::string long_line;
+  while (long_line.size() < (1u << 20)) long_line += "word ";
+  const fs::path input = input_file("long.txt", "short line\n" + long_line + "\n");
+
+  const RunResult truncated = run({"-m", test_bundle("tiny-uncased").string(), "-i", input.string()});
+  EXPECT_EQ(truncated.status, 0) << truncated.err;
+  const std::vector<json> records = parse_jsonl(truncated.out);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1]["embedding"].size(), static_cast<std::size_t>(kTinyHidden));
+  EXPECT_NE(truncated.err.find("(1 truncated lines)"), std::string::npos) << truncated.err;
+
+  const RunResult refused = run({"-m", test_bundle("tiny-uncased").string(), "-i", input.string(), "--on-overflow",
+                                 "error", "-o", path("out.jsonl").string()});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.err.find(input.string() + ":2: longer than the maximum of 512 tokens"), std::string::npos)
+      << refused.err;
+  EXPECT_FALSE(fs::exists(path("out.jsonl")));
+}
+
+TEST_F(BertEmbedCli, MissingModelDirectoryIsARuntimeError) {
+  const RunResult result = run({"-m", path("no-such-model").string(), "-i", input_file("in.txt", "a\n").string()});
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.err.find("bert-embed: error: "), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(path("no-such-model").string()), std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+TEST_F(BertEmbedCli, UnwritableOutputFailsAndLeavesNoFile) {
+  const fs::path input = golden_dir("tiny-uncased", "english") / "input.txt";
+  const RunResult missing_dir = run({"-m", test_bundle("tiny-uncased").string(), "-i", input.string(), "-o",
+                                     path("missing/out.jsonl").string()});
+  EXPECT_EQ(missing_dir.status, 1);
+  EXPECT_NE(missing_dir.err.find("bert-embed: error: cannot write " + path("missing/out.jsonl").string()),
+            std::string::npos)
+      << missing_dir.err;
+
+  const RunResult full_disk = run({"-m", test_bundle("tiny-uncased").string(), "-i", input.string(), "-o", "/dev/full"});
+  EXPECT_EQ(full_disk.status, 1);
+  EXPECT_NE(full_disk.err.find("bert-embed: error: "), std::string::npos) << full_disk.err;
+}
+
+TEST_F(BertEmbedCli, FailureAfterSomeOutputLeavesNoFile) {
+  std::string content;
+  for (int i = 0; i < 5000; ++i) content += "line " + std::to_string(i) + "\n";
+  content += "bad \xC0 line\n";
+  const fs::path input = input_file("late_error.txt", content);
+  for (const std::string name : {"out.jsonl", "out.npy"}) {
+    const RunResult result = run({"-m", test_bundle("tiny-uncased").string(), "-i", input.string(), "-o", path(name).string()});
+    EXPECT_EQ(result.status, 1);
+    EXPECT_NE(result.err.find(":5001: invalid UTF-8"), std::string::npos) << result.err;
+  }
+  EXPECT_EQ(files_in_temp_dir(), (std::vector<std::string>{"late_error.txt"}));
+}
+
+TEST_F(BertEmbedCli, NpyToStdoutIsAUsageError) {
+  const RunResult result = run({"-m", test_bundle("tiny-uncased").string(), "-f", "npy"});
+  EXPECT_EQ(result.status, 2);
+  EXPECT_NE(result.err.find("NPY output needs a file"), std::string::npos) << result.err;
+}
+
+TEST_F(BertEmbedCli, BadOptionsAreUsageErrors) {
+  const std::string model = test_bundle("tiny-uncased").string();
+  const std::vector<std::vector<std::string>> bad = {
+      {"-m", model, "--no-such-option"},
+      {"-m", model, "--pooling", "median"},
+      {"-m", model, "--batch-tokens", "0"},
+      {"-m", model, "--layers", "7"},
+      {"-m", model, "--layers", "1,x"},
+      {"-m", model, "--max-length", "100000"},
+      {"-m", model, "--text-field", "text"},
+      {"-m", model, "--stats", "/nonexistent.json", "--standardize"},
+      {"-m", model, "--save-stats", path("s.json").string()},
+      {"-m", model, "--pooling", "cls", "--exclude-special"},
+      {"-m", model, "--device", "tpu"},
+      {"-i", "-"},
+  };
+  for (const std::vector<std::string>& args : bad) {
+    std::string joined;
+    for (const std::string& arg : args) joined += arg + " ";
+    SCOPED_TRACE(joined);
+    const RunResult result = run(args);
+    EXPECT_EQ(result.status, 2) << result.err;
+    EXPECT_EQ(result.err.rfind("bert-embed: error: ", 0), 0u) << result.err;
+    EXPECT_TRUE(result.out.empty());
+  }
+}
+
+TEST_F(BertEmbedCli, HelpDocumentsEveryOptionWithItsDefault) {
+  const RunResult help = run({"--help"});
+  EXPECT_EQ(help.status, 0);
+  for (const char* option :
+       {"--model", "--input", "--output", "--format", "--layers", "--layer-agg", "--pooling", "--exclude-special",
+        "--whiten", "--remove-top", "--standardize", "--normalize", "--stats", "--save-stats", "--max-length",
+        "--on-overflow", "--on-invalid-utf8", "--input-format", "--text-field", "--pair-field", "--id-field",
+        "--device", "--threads", "--dtype", "--batch-tokens", "--quiet", "--progress", "--log-level", "--version",
+        "BERT_EMBED_MODEL", "tokenize"}) {
+    EXPECT_NE(help.out.find(option), std::string::npos) << option;
+  }
+  // Every option line that takes a value shows its default.
+  for (const std::string& line : split_lines(help.out)) {
+    const bool takes_value = line.find("  -") != std::string::npos &&
+                             (line.find(" TEXT") != std::string::npos || line.find(" UINT") != std::string::npos ||
+                              line.find(" INT") != std::string::npos);
+    if (takes_value) EXPECT_NE(line.find("[") , std::string::npos) << line;
+  }
+}
+
+TEST_F(BertEmbedCli, VersionNamesLibtorch) {
+  const RunResult version = run({"--version"});
+  EXPECT_EQ(version.status, 0);
+  EXPECT_EQ(version.out.rfind("bert-embed ", 0), 0u) << version.out;
+  EXPECT_NE(version.out.find("libtorch 1."), std::string::npos) << version.out;
+  EXPECT_NE(version.out.find("CUDA"), std::string::npos) << version.out;
+}
+
+TEST_F(BertEmbedCli, TokenizeMatchesGoldenTokensAndIds) {
+  const fs::path golden = golden_dir("tiny-uncased", "edge_cases");
+  const RunResult result = run({"tokenize", "-m", test_bundle("tiny-uncased").string(), "-i",
+                                (golden / "input.txt").string()});
+  EXPECT_EQ(result.status, 0) << result.err;
+  const std::vector<json> records = parse_jsonl(result.out);
+  const std::vector<std::string> expected = split_lines(read_file(golden / "tokens.jsonl"));
+  ASSERT_EQ(records.size(), expected.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const json golden_line = json::parse(expected[i]);
+    EXPECT_EQ(records[i]["index"], i);
+    EXPECT_EQ(records[i]["tokens"], golden_line["tokens"]) << "line " << i;
+    EXPECT_EQ(records[i]["ids"], golden_line["ids"]) << "line " << i;
+  }
+}
+
+TEST_F(BertEmbedCli, TokenizeTruncatesLikeEmbedding) {
+  const fs::path input = input_file("in.txt", "one two three four five six\n");
+  const RunResult result = run({"tokenize", "-m", test_bundle("tiny-uncased").string(), "-i", input.string(),
+                                "--max-length", "4"});
+  EXPECT_EQ(result.status, 0) << result.err;
+  EXPECT_EQ(json::parse(result.out)["tokens"], json::parse(R"(["[CLS]", "one", "two", "[SEP]"])"));
+}
+
+TEST_F(BertEmbedCli, SentencePairsUseTokenTypeOne) {
+  const fs::path input = input_file("pairs.tsv", "id\tfirst\tsecond\nx\tA man.\tA woman.\n");
+  const RunResult result = run({"tokenize", "-m", test_bundle("tiny-uncased").string(), "-i", input.string(),
+                                "--input-format", "tsv", "--text-field", "first", "--pair-field", "second",
+                                "--id-field", "id"});
+  EXPECT_EQ(result.status, 0) << result.err;
+  const json record = json::parse(result.out);
+  EXPECT_EQ(record["id"], "x");
+  EXPECT_EQ(record["tokens"], json::parse(R"(["[CLS]", "a", "man", ".", "[SEP]", "a", "woman", ".", "[SEP]"])"));
+  const RunResult embedded = run({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", input.string(),
+                                  "--input-format", "tsv", "--text-field", "first", "--pair-field", "second"});
+  EXPECT_EQ(embedded.status, 0) << embedded.err;
+  EXPECT_EQ(parse_jsonl(embedded.out).size(), 1u);
+}
+
+}  // namespace
+}  // namespace bert_embed::test

@@ -1,0 +1,213 @@
+#include "bert_embed/bundle.h"
+
+#include <algorithm>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "temp_dir.h"
+
+namespace bert_embed {
+namespace {
+
+using nlohmann::json;
+using namespace nlohmann::literals;
+using test::TempDir;
+
+json valid_bundle_json() {
+  return json::parse(R"({
+    "format_version": 1, "architecture": "bert",
+    "num_layers": 2, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512,
+    "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 30522, "embedding_size": 128,
+    "hidden_act": "gelu", "layer_norm_eps": 1e-12, "has_pooler": true, "int8_model": false,
+    "tokenizer": {"kind": "wordpiece", "files": ["vocab.txt", "tokenizer_config.json"],
+                  "special_ids": {"cls": 101, "sep": 102, "pad": 0, "unk": 100, "mask": 103}},
+    "source": {"dir": "tiny-uncased", "weights_file": "pytorch_model.bin", "sha256": "ab12", "random_init": false},
+    "exporter": {"torch_version": "1.13.0", "script": "scripts/export_model.py"}
+  })");
+}
+
+void write_file(const std::filesystem::path& file, const std::string& text) {
+  std::ofstream(file) << text;
+}
+
+// The message read_bundle_info throws for a bundle.json with this text.
+std::string error_for_text(const std::string& bundle_json_text) {
+  const TempDir dir;
+  write_file(dir.path() / "bundle.json", bundle_json_text);
+  try {
+    read_bundle_info(dir.path());
+  } catch (const std::runtime_error& error) {
+    const std::string message = error.what();
+    const std::string file = (dir.path() / "bundle.json").string();
+    EXPECT_NE(message.find(file), std::string::npos) << "message does not name " << file << ": " << message;
+    return message.substr(message.find(file) + file.size());
+  }
+  ADD_FAILURE() << "no error for " << bundle_json_text;
+  return "";
+}
+
+std::string error_for(const json& bundle) { return error_for_text(bundle.dump()); }
+
+json with(json bundle, const json::json_pointer& field, json value) {
+  bundle[field] = std::move(value);
+  return bundle;
+}
+
+TEST(ReadBundleInfo, ReadsEveryField) {
+  const TempDir dir;
+  json bundle = valid_bundle_json();
+  bundle["int8_model"] = true;
+  write_file(dir.path() / "bundle.json", bundle.dump());
+
+  const BundleInfo info = read_bundle_info(dir.path());
+  EXPECT_EQ(info.dir, dir.path());
+  EXPECT_EQ(info.architecture, "bert");
+  EXPECT_EQ(info.num_layers, 2);
+  EXPECT_EQ(info.hidden_size, 128);
+  EXPECT_EQ(info.embedding_size, 128);
+  EXPECT_EQ(info.max_positions, 512);
+  EXPECT_EQ(info.vocab_size, 30522);
+  EXPECT_TRUE(info.has_pooler);
+  EXPECT_TRUE(info.has_int8_model);
+  EXPECT_EQ(info.tokenizer_kind, "wordpiece");
+  EXPECT_EQ(info.weights_sha256, "ab12");
+}
+
+TEST(ReadBundleInfo, AcceptsFactorizedAlbertEmbeddings) {
+  const TempDir dir;
+  json bundle = valid_bundle_json();
+  bundle["architecture"] = "albert";
+  bundle["embedding_size"] = 32;
+  bundle["tokenizer"]["kind"] = "sentencepiece";
+  write_file(dir.path() / "bundle.json", bundle.dump());
+
+  const BundleInfo info = read_bundle_info(dir.path());
+  EXPECT_EQ(info.architecture, "albert");
+  EXPECT_EQ(info.embedding_size, 32);
+  EXPECT_EQ(info.tokenizer_kind, "sentencepiece");
+}
+
+TEST(ReadBundleInfo, NamesEachMissingField) {
+  const char* required[] = {"/format_version", "/architecture",   "/num_layers", "/hidden_size",
+                            "/embedding_size", "/max_position_embeddings",       "/vocab_size",
+                            "/has_pooler",     "/int8_model",     "/tokenizer/kind", "/source/sha256"};
+  for (const char* pointer : required) {
+    SCOPED_TRACE(pointer);
+    json bundle = valid_bundle_json();
+    const json::json_pointer field(pointer);
+    bundle[field.parent_pointer()].erase(field.back());
+    std::string dotted = std::string(pointer).substr(1);
+    std::replace(dotted.begin(), dotted.end(), '/', '.');
+    EXPECT_EQ(error_for(bundle), ": field '" + dotted + "' missing");
+  }
+}
+
+TEST(ReadBundleInfo, NamesAFieldOfTheWrongType) {
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/hidden_size"_json_pointer, "128")),
+            ": field 'hidden_size' must be an integer, got \"128\"");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/num_layers"_json_pointer, 2.5)),
+            ": field 'num_layers' must be an integer, got 2.5");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/has_pooler"_json_pointer, 1)),
+            ": field 'has_pooler' must be true or false, got 1");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/source/sha256"_json_pointer, nullptr)),
+            ": field 'source.sha256' must be a string, got null");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/tokenizer"_json_pointer, "wordpiece")),
+            ": field 'tokenizer.kind' missing");
+}
+
+TEST(ReadBundleInfo, NamesAFieldOutOfRange) {
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/hidden_size"_json_pointer, 0)),
+            ": field 'hidden_size' must be an integer in [1, 2147483647], got 0");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/num_layers"_json_pointer, -2)),
+            ": field 'num_layers' must be an integer in [1, 2147483647], got -2");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/max_position_embeddings"_json_pointer, 1ULL << 40)),
+            ": field 'max_position_embeddings' must be an integer in [1, 2147483647], got 1099511627776");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/architecture"_json_pointer, "gpt2")),
+            ": field 'architecture' must be one of \"bert\", \"albert\", got \"gpt2\"");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/tokenizer/kind"_json_pointer, "bpe")),
+            ": field 'tokenizer.kind' must be one of \"wordpiece\", \"sentencepiece\", got \"bpe\"");
+}
+
+TEST(ReadBundleInfo, RefusesAnotherFormatVersion) {
+  const std::string message = error_for(with(valid_bundle_json(), "/format_version"_json_pointer, 2));
+  EXPECT_NE(message.find("field 'format_version' is 2 but this bert-embed reads 1"), std::string::npos)
+      << message;
+}
+
+TEST(ReadBundleInfo, RefusesBertWithFactorizedEmbeddings) {
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/embedding_size"_json_pointer, 64)),
+            ": field 'embedding_size' is 64 but a bert model embeds at hidden_size 128");
+}
+
+TEST(ReadBundleInfo, ReportsInvalidJson) {
+  const std::string message = error_for_text(R"({"format_version": 1,)");
+  EXPECT_EQ(message.rfind(": invalid JSON: ", 0), 0u) << message;
+}
+
+TEST(ReadBundleInfo, ExplainsHowToMakeABundleWhenTheDirectoryIsMissing) {
+  const TempDir parent;
+  const std::filesystem::path missing = parent.path() / "no-such-bundle";
+  try {
+    read_bundle_info(missing);
+    FAIL() << "no error";
+  } catch (const std::runtime_error& error) {
+    EXPECT_EQ(std::string(error.what()), "bundle directory " + missing.string() +
+                                             " does not exist; make a bundle with "
+                                             "scripts/export_model.py SOURCE_DIR BUNDLE_DIR");
+  }
+}
+
+TEST(ReadBundleInfo, ExplainsHowToMakeABundleWhenBundleJsonIsMissing) {
+  const TempDir dir;
+  try {
+    read_bundle_info(dir.path());
+    FAIL() << "no error";
+  } catch (const std::runtime_error& error) {
+    EXPECT_EQ(std::string(error.what()), dir.path().string() + " is not a bert-embed bundle (" +
+                                             (dir.path() / "bundle.json").string() +
+                                             " is missing); make a bundle with "
+                                             "scripts/export_model.py SOURCE_DIR BUNDLE_DIR");
+  }
+}
+
+TEST(ReadBundleInfo, RecognizesACheckpointGivenInsteadOfABundle) {
+  const TempDir dir;
+  write_file(dir.path() / "config.json", "{}");
+  try {
+    read_bundle_info(dir.path());
+    FAIL() << "no error";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("it looks like a HuggingFace checkpoint: export it with "
+                                             "scripts/export_model.py SOURCE_DIR BUNDLE_DIR"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(CheckTokenizerVocabSize, AcceptsATokenizerThatFitsTheEmbeddings) {
+  BundleInfo info;
+  info.vocab_size = 30522;
+  EXPECT_NO_THROW(check_tokenizer_vocab_size(info, 30522));
+  EXPECT_NO_THROW(check_tokenizer_vocab_size(info, 30000));
+}
+
+TEST(CheckTokenizerVocabSize, RefusesATokenizerWithMoreIdsThanEmbeddingRows) {
+  BundleInfo info;
+  info.dir = "some/bundle";
+  info.vocab_size = 21128;
+  try {
+    check_tokenizer_vocab_size(info, 30522);
+    FAIL() << "no error";
+  } catch (const std::runtime_error& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("the tokenizer has 30522 ids"), std::string::npos) << message;
+    EXPECT_NE(message.find("some/bundle/bundle.json gives vocab_size 21128"), std::string::npos) << message;
+  }
+}
+
+}  // namespace
+}  // namespace bert_embed

@@ -1,0 +1,265 @@
+#include "bert_embed/encoder.h"
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "fixtures.h"
+#include "temp_dir.h"
+
+namespace bert_embed {
+namespace {
+
+namespace fs = std::filesystem;
+using test::TempDir;
+
+constexpr const char* kBundle = "tiny-uncased";  // 2 layers, hidden 128, pooler
+
+// Runs `action` and returns what it threw as ExpectedError, failing the test
+// when it threw nothing.
+template <typename ExpectedError>
+std::string error_message(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const ExpectedError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "no error thrown";
+  return "";
+}
+
+#define EXPECT_CONTAINS(text, part) \
+  EXPECT_NE(std::string(text).find(part), std::string::npos) << "'" << (text) << "' lacks '" << (part) << "'"
+
+// A copy of a test bundle without the int8 model, which no test here edits.
+fs::path copy_bundle(const TempDir& temp, const std::string& model) {
+  const fs::path copy = temp.path() / model;
+  fs::create_directory(copy);
+  for (const fs::directory_entry& entry : fs::directory_iterator(test::test_bundle(model))) {
+    if (entry.path().filename() != "model.int8.pt") fs::copy(entry.path(), copy / entry.path().filename());
+  }
+  return copy;
+}
+
+void edit_bundle_json(const fs::path& bundle, const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json value = nlohmann::json::parse(std::ifstream(bundle / "bundle.json"));
+  edit(value);
+  std::ofstream(bundle / "bundle.json") << value.dump(2);
+}
+
+Encoding encoding_of(std::vector<std::int64_t> ids) {
+  Encoding encoding;
+  encoding.type_ids.assign(ids.size(), 0);
+  encoding.ids = std::move(ids);
+  return encoding;
+}
+
+TEST(ParseDType, RoundTripsEveryName) {
+  for (const char* name : {"float32", "bfloat16", "float16", "int8"}) {
+    EXPECT_EQ(to_string(parse_dtype(name)), name);
+  }
+}
+
+TEST(ParseDType, RefusesUnknownNames) {
+  EXPECT_EQ(error_message<std::invalid_argument>([] { parse_dtype("fp32"); }),
+            "unknown dtype 'fp32' (expected float32, bfloat16, float16 or int8)");
+}
+
+TEST(MakeModelInput, PadsOnTheRightWithThePadIdAndMasksThePadding) {
+  Encoding shorter = encoding_of({101, 7, 102});
+  Encoding longer = encoding_of({101, 8, 9, 10, 102});
+  longer.type_ids = {0, 0, 0, 1, 1};
+
+  const ModelInput input = make_model_input({&shorter, &longer}, 5);
+  EXPECT_TRUE(input.input_ids.equal(at::tensor({101, 7, 102, 5, 5, 101, 8, 9, 10, 102}, at::kLong).view({2, 5})));
+  EXPECT_TRUE(input.attention_mask.equal(at::tensor({1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, at::kLong).view({2, 5})));
+  EXPECT_TRUE(input.token_type_ids.equal(at::tensor({0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, at::kLong).view({2, 5})));
+}
+
+TEST(MakeModelInput, RefusesAnEmptyBatch) {
+  EXPECT_THROW(make_model_input({}, 0), std::invalid_argument);
+}
+
+TEST(MakeModelInput, RefusesMismatchedTypeIds) {
+  Encoding encoding = encoding_of({101, 102});
+  encoding.type_ids = {0};
+  EXPECT_EQ(error_message<std::invalid_argument>([&] { make_model_input({&encoding}, 0); }),
+            "make_model_input: an encoding has 2 ids but 1 type ids");
+}
+
+class EncoderTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { encoder_ = new Encoder(test::test_bundle(kBundle), EncoderOptions{}); }
+  static void TearDownTestSuite() {
+    delete encoder_;
+    encoder_ = nullptr;
+  }
+  static Encoder* encoder_;
+};
+Encoder* EncoderTest::encoder_ = nullptr;
+
+TEST_F(EncoderTest, ReturnsFloatCpuHiddenStatesOfTheLayersAskedForInOrder) {
+  const Encoding first = encoding_of({101, 2023, 2003, 102});
+  const Encoding second = encoding_of({101, 102});
+  const ModelInput input = make_model_input({&first, &second}, 0);
+
+  const EncoderOutput all = encoder_->encode(input, {0, 1, 2}, /*want_pooler=*/true);
+  EXPECT_EQ(all.hidden.sizes(), at::IntArrayRef({3, 2, 4, 128}));
+  EXPECT_EQ(all.hidden.scalar_type(), at::kFloat);
+  EXPECT_TRUE(all.hidden.device().is_cpu());
+  EXPECT_EQ(all.pooler.sizes(), at::IntArrayRef({2, 128}));
+
+  const EncoderOutput some = encoder_->encode(input, {2, 0});
+  EXPECT_FALSE(some.pooler.defined());
+  EXPECT_TRUE(some.hidden[0].equal(all.hidden[2]));
+  EXPECT_TRUE(some.hidden[1].equal(all.hidden[0]));
+}
+
+TEST_F(EncoderTest, ReturnsTensorsLaterStagesMayUpdateInPlace) {
+  const Encoding text = encoding_of({101, 102});
+  EncoderOutput output = encoder_->encode(make_model_input({&text}, 0), {2});
+  EXPECT_NO_THROW(output.hidden.div_(2));
+}
+
+TEST_F(EncoderTest, RefusesLayersOutOfRange) {
+  const Encoding text = encoding_of({101, 102});
+  const ModelInput input = make_model_input({&text}, 0);
+  EXPECT_CONTAINS(error_message<std::out_of_range>([&] { encoder_->encode(input, {0, 3}); }),
+                  "layer 3 out of range: bundle " + test::test_bundle(kBundle).string() +
+                      " has hidden states 0..2");
+  EXPECT_CONTAINS(error_message<std::out_of_range>([&] { encoder_->encode(input, {-1}); }), "layer -1 out of range");
+  EXPECT_EQ(error_message<std::invalid_argument>([&] { encoder_->encode(input, {}); }), "no layers asked for");
+}
+
+TEST_F(EncoderTest, RefusesInputLongerThanThePositionEmbeddings) {
+  const Encoding text = encoding_of(std::vector<std::int64_t>(513, 1000));
+  EXPECT_EQ(error_message<std::invalid_argument>([&] { encoder_->encode(make_model_input({&text}, 0), {1}); }),
+            "model input has 513 tokens per row but the model has 512 positions");
+}
+
+TEST_F(EncoderTest, RefusesMalformedInput) {
+  const Encoding text = encoding_of({101, 102});
+  ModelInput input = make_model_input({&text}, 0);
+  input.attention_mask = input.attention_mask.to(at::kInt);
+  EXPECT_THROW(encoder_->encode(input, {1}), std::invalid_argument);
+}
+
+TEST(EncoderOptions, RefusesBadDeviceStrings) {
+  for (const char* device : {"gpu", "CPU", "cuda:", "cuda:x", "cuda:-1", "cuda:0 ", "cuda0", ""}) {
+    SCOPED_TRACE(device);
+    EncoderOptions options;
+    options.device = device;
+    EXPECT_EQ(error_message<std::invalid_argument>([&] { Encoder encoder(test::test_bundle(kBundle), options); }),
+              "device '" + std::string(device) + "': expected cpu, cuda or cuda:N");
+  }
+}
+
+TEST(EncoderOptions, ExplainsWhyCudaIsUnavailable) {
+  EncoderOptions options;
+  options.device = "cuda:7";
+  const std::string message =
+      error_message<std::invalid_argument>([&] { Encoder encoder(test::test_bundle(kBundle), options); });
+  EXPECT_CONTAINS(message, "CUDA requested (device 'cuda:7') but ");
+  EXPECT_TRUE(message.find("this build has no CUDA support") != std::string::npos ||
+              message.find("there is no device 7") != std::string::npos)
+      << message;
+}
+
+TEST(EncoderOptions, RefusesFloat16OnCpu) {
+  EncoderOptions options;
+  options.dtype = DType::kFloat16;
+  EXPECT_CONTAINS(error_message<std::invalid_argument>([&] { Encoder encoder(test::test_bundle(kBundle), options); }),
+                  "dtype float16 needs a CUDA device");
+}
+
+TEST(EncoderOptions, RefusesNegativeThreads) {
+  EncoderOptions options;
+  options.threads = -1;
+  EXPECT_THROW(Encoder(test::test_bundle(kBundle), options), std::invalid_argument);
+}
+
+TEST(EncoderLoad, RefusesInt8WhenTheBundleHasNoInt8Model) {
+  const TempDir temp;
+  const fs::path bundle = copy_bundle(temp, kBundle);
+  edit_bundle_json(bundle, [](nlohmann::json& value) { value["int8_model"] = false; });
+  EncoderOptions options;
+  options.dtype = DType::kInt8;
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { Encoder encoder(bundle, options); }),
+                  "has no int8 model (" + (bundle / "bundle.json").string() +
+                      ": int8_model is false); re-export it with scripts/export_model.py --int8");
+}
+
+TEST(EncoderLoad, ExplainsAMissingBundleDirectory) {
+  const TempDir temp;
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { Encoder encoder(temp.path() / "nothing", EncoderOptions{}); }),
+                  "bundle directory " + (temp.path() / "nothing").string() + " does not exist");
+}
+
+TEST(EncoderLoad, NamesAMissingModelFile) {
+  const TempDir temp;
+  const fs::path bundle = copy_bundle(temp, kBundle);
+  fs::remove(bundle / "model.pt");
+  EXPECT_EQ(error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); }),
+            (bundle / "model.pt").string() +
+                " is missing; re-export the bundle with scripts/export_model.py SOURCE_DIR BUNDLE_DIR");
+}
+
+TEST(EncoderLoad, NamesATruncatedModelFile) {
+  const TempDir temp;
+  const fs::path bundle = copy_bundle(temp, kBundle);
+  fs::resize_file(bundle / "model.pt", fs::file_size(bundle / "model.pt") / 2);
+  const std::string message = error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); });
+  EXPECT_CONTAINS(message, (bundle / "model.pt").string() + ": not a loadable TorchScript module (");
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+TEST(EncoderLoad, NamesAModelFileThatIsNotTorchScript) {
+  const TempDir temp;
+  const fs::path bundle = copy_bundle(temp, kBundle);
+  std::ofstream(bundle / "model.pt") << "not a zip archive";
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); }),
+                  (bundle / "model.pt").string() + ": not a loadable TorchScript module (");
+}
+
+TEST(EncoderLoad, ReportsBundleJsonThatDisagreesWithTheModule) {
+  struct Case {
+    const char* field;
+    nlohmann::json value;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {"hidden_size", 64, "gives hidden_size 64 but {model} has word embeddings 128 wide"},
+      {"vocab_size", 30000, "gives vocab_size 30000 but {model} has 30522 word embedding rows"},
+      {"num_layers", 3, "gives num_layers 3 but {model} has 2 layers"},
+      {"has_pooler", false, "gives has_pooler false but {model} has a pooler"},
+  };
+  for (const Case& test_case : cases) {
+    SCOPED_TRACE(test_case.field);
+    const TempDir temp;
+    const fs::path bundle = copy_bundle(temp, kBundle);
+    edit_bundle_json(bundle, [&](nlohmann::json& value) {
+      value[test_case.field] = test_case.value;
+      if (std::string(test_case.field) == "hidden_size") value["embedding_size"] = test_case.value;
+    });
+    std::string expected = test_case.expected;
+    expected.replace(expected.find("{model}"), 7, (bundle / "model.pt").string());
+    const std::string message = error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); });
+    EXPECT_CONTAINS(message, (bundle / "bundle.json").string() + " " + expected);
+  }
+}
+
+TEST(EncoderLoad, ReportsAMissingBundleJsonField) {
+  const TempDir temp;
+  const fs::path bundle = copy_bundle(temp, kBundle);
+  edit_bundle_json(bundle, [](nlohmann::json& value) { value.erase("hidden_size"); });
+  EXPECT_EQ(error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); }),
+            (bundle / "bundle.json").string() + ": field 'hidden_size' missing");
+}
+
+}  // namespace
+}  // namespace bert_embed

@@ -42,7 +42,8 @@ NpyArray read_npy(const std::filesystem::path& file) {
   NpyArray array;
   std::int64_t count = 1;
   const std::string dims = shape_match[1];
-  std::sregex_iterator it(dims.begin(), dims.end(), std::regex("\\d+")), end;
+  const std::regex number("\\d+");  // a regex_iterator must not outlive its regex
+  std::sregex_iterator it(dims.begin(), dims.end(), number), end;
   for (; it != end; ++it) {
     array.shape.push_back(std::stoll(it->str()));
     count *= array.shape.back();

@@ -1,0 +1,127 @@
+// Every line of every tokenizer golden (HuggingFace transformers v4.29.2 slow
+// BertTokenizer / AlbertTokenizer) must come out with identical ids.
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bert_embed/tokenizer.h"
+#include "bert_embed/wordpiece_tokenizer.h"
+#include "fixtures.h"
+
+namespace bert_embed {
+namespace {
+
+struct GoldenCase {
+  std::string name;  // directory under fixtures/tokenizer
+  std::function<std::unique_ptr<Tokenizer>(const std::filesystem::path& fixtures)> make;
+};
+
+struct GoldenFile {
+  std::string corpus;  // file under fixtures/corpora, without .txt
+  std::string golden;  // file under fixtures/tokenizer/<case>
+  std::size_t max_length;
+};
+
+const std::vector<GoldenCase>& golden_cases() {
+  static const std::vector<GoldenCase> cases = {
+      {"uncased", [](const auto& fixtures) { return load_tokenizer(fixtures / "vocab/bert-base-uncased"); }},
+      {"cased-on-uncased-vocab",
+       [](const auto& fixtures) {
+         WordPieceOptions options;
+         options.lowercase = false;
+         return WordPieceTokenizer::from_vocab_file(fixtures / "vocab/bert-base-uncased/vocab.txt", options);
+       }},
+      {"chinese", [](const auto& fixtures) { return load_tokenizer(fixtures / "vocab/bert-base-chinese"); }},
+      {"multilingual-uncased",
+       [](const auto& fixtures) { return load_tokenizer(fixtures / "vocab/bert-base-multilingual-uncased"); }},
+      {"albert", [](const auto& fixtures) { return load_tokenizer(fixtures / "models/tiny-albert"); }},
+  };
+  return cases;
+}
+
+const std::vector<GoldenFile>& golden_files() {
+  static const std::vector<GoldenFile> files = {
+      {"english", "english.ids.jsonl", 0},
+      {"english", "english.max16.ids.jsonl", 16},
+      {"multilingual", "multilingual.ids.jsonl", 0},
+      {"edge_cases", "edge_cases.ids.jsonl", 0},
+  };
+  return files;
+}
+
+struct GoldenParam {
+  std::size_t case_index;
+  std::size_t file_index;
+};
+
+std::string describe(const Tokenizer& tokenizer, const std::vector<std::int64_t>& ids) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(ids[i]) + " " + nlohmann::json(tokenizer.id_to_token(ids[i])).dump();
+  }
+  return out + "]";
+}
+
+class TokenizerGoldenTest : public ::testing::TestWithParam<GoldenParam> {};
+
+TEST_P(TokenizerGoldenTest, IdsMatchEveryLine) {
+  const GoldenCase& golden_case = golden_cases()[GetParam().case_index];
+  const GoldenFile& file = golden_files()[GetParam().file_index];
+  const std::filesystem::path fixtures = test::fixtures_dir();
+  const std::unique_ptr<Tokenizer> tokenizer = golden_case.make(fixtures);
+  const std::vector<std::string> texts = test::read_lines(fixtures / "corpora" / (file.corpus + ".txt"));
+  const std::vector<std::string> expected_lines =
+      test::read_lines(fixtures / "tokenizer" / golden_case.name / file.golden);
+  ASSERT_EQ(texts.size(), expected_lines.size());
+
+  constexpr std::size_t kReported = 5;
+  std::size_t mismatches = 0;
+  std::ostringstream report;
+  for (std::size_t line = 0; line < texts.size(); ++line) {
+    const auto expected = nlohmann::json::parse(expected_lines[line]).get<std::vector<std::int64_t>>();
+    const std::vector<std::int64_t> actual = tokenizer->encode(texts[line], file.max_length).ids;
+    if (actual == expected) continue;
+    if (++mismatches > kReported) continue;
+    report << "line " << line + 1 << ": " << nlohmann::json(texts[line]).dump() << "\n  expected "
+           << describe(*tokenizer, expected) << "\n  actual   " << describe(*tokenizer, actual) << "\n";
+  }
+  EXPECT_EQ(mismatches, 0u) << "of " << texts.size() << " lines; first ones:\n" << report.str();
+}
+
+std::vector<GoldenParam> all_params() {
+  std::vector<GoldenParam> params;
+  for (std::size_t c = 0; c < golden_cases().size(); ++c) {
+    for (std::size_t f = 0; f < golden_files().size(); ++f) {
+      // The ALBERT golden has no truncated variant.
+      if (golden_cases()[c].name == "albert" && golden_files()[f].max_length != 0) continue;
+      params.push_back({c, f});
+    }
+  }
+  return params;
+}
+
+std::string param_name(const ::testing::TestParamInfo<GoldenParam>& info) {
+  std::string name = golden_cases()[info.param.case_index].name + "_" +
+                     golden_files()[info.param.file_index].golden;
+  name = name.substr(0, name.size() - std::string(".ids.jsonl").size());
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCases, TokenizerGoldenTest, ::testing::ValuesIn(all_params()), param_name);
+
+}  // namespace
+}  // namespace bert_embed

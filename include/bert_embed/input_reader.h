@@ -1,0 +1,95 @@
+// The input stage: records (text, optional pair and id) from lines of plain
+// text, JSON Lines or tab-separated values, read from a file or stdin.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <istream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bert_embed {
+
+enum class InputFormat { kText, kJsonl, kTsv };
+InputFormat parse_input_format(std::string_view name);  // "text", "jsonl", "tsv"
+
+enum class InvalidUtf8Policy { kError, kReplace };
+InvalidUtf8Policy parse_invalid_utf8_policy(std::string_view name);  // "error", "replace"
+
+// Which fields make a record. jsonl: keys of each object (the text field
+// defaults to "text"). tsv: a column name, read from the first line, which is
+// then a header and not a record; or a 1-based column number (the text
+// column defaults to 1). Without any column name there is no header line.
+struct InputOptions {
+  InputFormat format = InputFormat::kText;
+  std::string text_field;  // empty: the format's default
+  std::string pair_field;  // empty: single texts
+  std::string id_field;    // empty: no ids
+  InvalidUtf8Policy on_invalid_utf8 = InvalidUtf8Policy::kError;
+};
+
+struct InputRecord {
+  std::size_t index = 0;        // 0-based, counts records (a tsv header is not one)
+  std::size_t line_number = 0;  // 1-based line of the input, for messages
+  std::string text;
+  std::optional<std::string> pair;
+  // The id field as text: a JSON string's value, any other JSON value as
+  // written in the line (7 -> "7").
+  std::optional<std::string> id;
+  std::uint64_t end_offset = 0;  // input bytes consumed up to the end of this record's line
+};
+
+// A malformed input line; what() reads "<input>:<line>: <problem>".
+class InputError : public std::runtime_error {
+ public:
+  InputError(const std::string& input_name, std::size_t line_number, const std::string& problem);
+};
+
+class InputReader {
+ public:
+  // "-" reads stdin. Throws std::runtime_error when the file cannot be opened.
+  InputReader(const std::filesystem::path& path, InputOptions options);
+  // Reads an already open stream; name is used in messages.
+  InputReader(std::istream& in, std::string name, InputOptions options);
+  ~InputReader();
+  InputReader(const InputReader&) = delete;
+  InputReader& operator=(const InputReader&) = delete;
+
+  // The next record, or nothing at the end of the input. Lines are split on
+  // '\n'; a trailing '\r' and a UTF-8 byte order mark at the start of the
+  // input are dropped. Throws InputError for invalid UTF-8 (unless repaired)
+  // and malformed jsonl/tsv lines, and std::runtime_error on read errors.
+  std::optional<InputRecord> next();
+
+  const std::string& name() const { return name_; }
+  // Size in bytes when the input is a regular file (for an ETA).
+  std::optional<std::uint64_t> size_bytes() const { return size_bytes_; }
+
+ private:
+  struct FieldColumns;
+
+  bool read_line(std::string& line);
+  std::string valid_utf8(std::string line) const;
+  void read_tsv_header();
+  InputRecord parse_jsonl(std::string_view line) const;
+  InputRecord parse_tsv(std::string_view line) const;
+
+  std::unique_ptr<std::ifstream> file_;
+  std::istream* in_;
+  std::string name_;
+  InputOptions options_;
+  std::optional<std::uint64_t> size_bytes_;
+  std::unique_ptr<FieldColumns> columns_;  // tsv only
+  std::size_t line_number_ = 0;
+  std::size_t records_ = 0;
+  std::uint64_t offset_ = 0;
+  std::size_t line_prefix_bytes_ = 0;  // byte order mark dropped from the current line
+};
+
+}  // namespace bert_embed

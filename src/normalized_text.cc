@@ -1,0 +1,162 @@
+#include "normalized_text.h"
+
+#include <algorithm>
+
+#include "bert_embed/utf8.h"
+
+namespace bert_embed {
+
+NormalizedText NormalizedText::copy_of(std::string_view original) {
+  NormalizedText copy;
+  copy.text_.assign(original);
+  return copy;
+}
+
+void NormalizedText::clear() {
+  text_.clear();
+  identity_ = true;
+  base_ = 0;
+  origins_.clear();
+}
+
+void NormalizedText::append(char32_t cp, Span origin) {
+  const std::size_t begin = text_.size();
+  append_utf8(text_, cp);
+  const std::size_t length = text_.size() - begin;
+  if (identity_) {
+    if (begin == 0) base_ = origin.begin;
+    if (origin.begin == base_ + begin && origin.end - origin.begin == length) return;
+    text_.resize(begin);
+    materialize_origins();
+    append_utf8(text_, cp);
+  }
+  origins_.insert(origins_.end(), length, origin);
+}
+
+void NormalizedText::append(const NormalizedText& source, std::size_t begin, std::size_t end) {
+  std::size_t pos = begin;
+  while (pos < end) {
+    const Span char_origin = source.origin(pos);
+    append(decode_utf8(source.text_, pos), char_origin);
+  }
+}
+
+Span NormalizedText::origin(std::size_t pos) const {
+  if (!identity_) return origins_[pos];
+  const std::size_t length = utf8_sequence_length(static_cast<unsigned char>(text_[pos]));
+  return {base_ + pos, base_ + pos + length};
+}
+
+Span NormalizedText::original_span(std::size_t begin, std::size_t end) const {
+  if (identity_) return {base_ + begin, base_ + end};
+  if (begin >= end) {
+    // An empty range sits where the character at begin came from.
+    if (begin < origins_.size()) return {origins_[begin].begin, origins_[begin].begin};
+    return origins_.empty() ? Span{} : Span{origins_.back().end, origins_.back().end};
+  }
+  // Canonical reordering can move a character before one that came from
+  // earlier in the original, so take the hull of all origins.
+  Span span = origins_[begin];
+  for (std::size_t i = begin + 1; i < end; ++i) {
+    span.begin = std::min(span.begin, origins_[i].begin);
+    span.end = std::max(span.end, origins_[i].end);
+  }
+  return span;
+}
+
+void NormalizedText::materialize_origins() {
+  identity_ = false;
+  origins_.clear();
+  origins_.reserve(text_.size());
+  std::size_t pos = 0;
+  while (pos < text_.size()) {
+    const std::size_t length = utf8_sequence_length(static_cast<unsigned char>(text_[pos]));
+    origins_.insert(origins_.end(), length, Span{base_ + pos, base_ + pos + length});
+    pos += length;
+  }
+}
+
+namespace {
+
+// Length of the token of keep_as_is that matches text at pos, 0 if none.
+std::size_t match_kept_token(std::string_view text, std::size_t pos,
+                             const std::vector<std::string>& keep_as_is) {
+  for (const std::string& token : keep_as_is) {
+    if (!token.empty() && text.compare(pos, token.size(), token) == 0) return token.size();
+  }
+  return 0;
+}
+
+}  // namespace
+
+NormalizedText lowercase_except(std::string_view original, const std::vector<std::string>& keep_as_is) {
+  bool starts_kept_token[256] = {};
+  for (const std::string& token : keep_as_is) {
+    if (!token.empty()) starts_kept_token[static_cast<unsigned char>(token[0])] = true;
+  }
+
+  NormalizedText lowered;
+  std::size_t pos = 0;
+  while (pos < original.size()) {
+    const unsigned char byte = static_cast<unsigned char>(original[pos]);
+    const std::size_t kept = starts_kept_token[byte] ? match_kept_token(original, pos, keep_as_is) : 0;
+    const std::size_t end = pos + kept;
+    while (pos < end) {
+      const std::size_t begin = pos;
+      const char32_t cp = decode_utf8(original, pos);
+      lowered.append(cp, {begin, pos});
+    }
+    if (kept > 0) continue;
+
+    const std::size_t begin = pos;
+    const char32_t cp = decode_utf8(original, pos);
+    append_lowercase(cp, {begin, pos}, lowered);
+  }
+  return lowered;
+}
+
+void append_lowercase(char32_t cp, Span origin, NormalizedText& out) {
+  if (cp < 0x80) {
+    out.append(cp >= 'A' && cp <= 'Z' ? cp + ('a' - 'A') : cp, origin);
+    return;
+  }
+  char32_t lower[2];
+  const std::size_t count = unicode::to_lower(cp, lower);
+  for (std::size_t i = 0; i < count; ++i) out.append(lower[i], origin);
+}
+
+void decompose(const NormalizedText& source, std::size_t begin, std::size_t end,
+               unicode::Decomposition kind, bool (*drop)(char32_t), DecompositionBuffer& buffer,
+               NormalizedText& out) {
+  auto& items = buffer.items;
+  items.clear();
+  const std::string_view text = source.text();
+  std::size_t pos = begin;
+  while (pos < end) {
+    const Span char_origin = source.origin(pos);
+    buffer.code_points.clear();
+    unicode::append_decomposition(decode_utf8(text, pos), kind, buffer.code_points);
+    for (const char32_t cp : buffer.code_points) {
+      items.push_back({cp, unicode::combining_class(cp), char_origin});
+    }
+  }
+
+  // Canonical ordering: each run of non-starters sorted stably by class.
+  const auto is_starter = [](const DecompositionBuffer::Item& item) { return item.combining_class == 0; };
+  const auto by_class = [](const DecompositionBuffer::Item& a, const DecompositionBuffer::Item& b) {
+    return a.combining_class < b.combining_class;
+  };
+  auto run_begin = items.begin();
+  while (run_begin != items.end()) {
+    run_begin = std::find_if_not(run_begin, items.end(), is_starter);
+    const auto run_end = std::find_if(run_begin, items.end(), is_starter);
+    if (run_end - run_begin > 1) std::stable_sort(run_begin, run_end, by_class);
+    run_begin = run_end;
+  }
+
+  for (const auto& item : items) {
+    if (!drop(item.cp)) out.append(item.cp, item.origin);
+  }
+}
+
+}  // namespace bert_embed

@@ -1,0 +1,77 @@
+// Text that the tokenizers rewrite (lowercase, clean, decompose, ...) while
+// remembering, for every character, the bytes of the original text it came
+// from, so that each token can point back into the original text.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bert_embed/tokenizer.h"
+#include "unicode.h"
+
+namespace bert_embed {
+
+class NormalizedText {
+ public:
+  // The original text itself: every character is its own origin.
+  static NormalizedText copy_of(std::string_view original);
+
+  std::string_view text() const { return text_; }
+  std::size_t size() const { return text_.size(); }
+  bool empty() const { return text_.empty(); }
+  void clear();
+
+  // Appends cp, produced from the original bytes [origin.begin, origin.end).
+  void append(char32_t cp, Span origin);
+  // Appends the characters of source[begin, end) with their origins.
+  void append(const NormalizedText& source, std::size_t begin, std::size_t end);
+
+  // Original bytes of the character that starts at text()[pos].
+  Span origin(std::size_t pos) const;
+  // Original bytes covered by the characters in text()[begin, end).
+  Span original_span(std::size_t begin, std::size_t end) const;
+
+ private:
+  void materialize_origins();
+
+  std::string text_;
+  // While every character so far sits at the same offset (shifted by base_)
+  // and has the same length as its origin, which is the rule for ASCII and
+  // most lowercasing, origins are implied and origins_ stays empty; after
+  // that, origins_ holds the origin of each byte.
+  bool identity_ = true;
+  std::size_t base_ = 0;
+  std::vector<Span> origins_;
+};
+
+// Appends Python's str.lower() of cp (one or two code points), all from origin.
+void append_lowercase(char32_t cp, Span origin, NormalizedText& out);
+
+// What PreTrainedTokenizer.tokenize does to text when do_lower_case: a regex
+// lowercases it one character at a time with str.lower() (so a final capital
+// sigma becomes "σ", not "ς"), except where one of keep_as_is matches
+// (alternatives tried in order at each position).
+NormalizedText lowercase_except(std::string_view original, const std::vector<std::string>& keep_as_is);
+
+// Scratch space for decompose(), kept between calls to save allocations.
+struct DecompositionBuffer {
+  struct Item {
+    char32_t cp;
+    int combining_class;
+    Span origin;
+  };
+  std::vector<char32_t> code_points;
+  std::vector<Item> items;
+};
+
+// Appends to out the NFD or NFKD form of source[begin, end) (which must not
+// split a run of combining marks), leaving out every code point for which
+// drop(cp) is true. Each code point keeps the origin of the character it was
+// decomposed from.
+void decompose(const NormalizedText& source, std::size_t begin, std::size_t end,
+               unicode::Decomposition kind, bool (*drop)(char32_t), DecompositionBuffer& buffer,
+               NormalizedText& out);
+
+}  // namespace bert_embed
