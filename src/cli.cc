@@ -46,8 +46,10 @@ CLI::IsMember one_of(std::vector<std::string> choices) { return CLI::IsMember(st
 void add_text_input_options(CLI::App& app, TextInputOptions& text, TextInputChoices& choices) {
   app.add_option("-m,--model", text.model_dir, "Model bundle directory, made by scripts/export_model.py")
       ->envname("BERT_EMBED_MODEL")
-      ->default_str("none, required");
+      ->type_name("DIR")
+      ->default_str("required");
   app.add_option("-i,--input", text.input_file, "Input file, one text per line; - reads stdin")
+      ->type_name("FILE")
       ->capture_default_str();
   app.add_option("--input-format", choices.input_format,
                  "text: each line is a text; jsonl: each line is a JSON object; "
@@ -57,17 +59,21 @@ void add_text_input_options(CLI::App& app, TextInputOptions& text, TextInputChoi
   app.add_option("--text-field", text.input.text_field,
                  "jsonl: key of the text; tsv: column name (the first line is then a header) "
                  "or 1-based column number")
+      ->type_name("FIELD")
       ->default_str("jsonl \"text\", tsv 1");
   app.add_option("--pair-field", text.input.pair_field,
                  "jsonl key or tsv column of a second text, encoded with the first as a pair "
                  "([CLS] a [SEP] b [SEP], token type 1)")
+      ->type_name("FIELD")
       ->default_str("none");
   app.add_option("--id-field", text.input.id_field,
                  "jsonl key or tsv column copied to the output as \"id\"")
+      ->type_name("FIELD")
       ->default_str("none");
   app.add_option("--max-length", text.max_length,
                  "Tokens per text, [CLS] and [SEP] included")
       ->check(CLI::Range(std::size_t{2}, std::size_t{1} << 20))
+      ->type_name("N")
       ->default_str("the model's maximum");
   app.add_option("--on-overflow", choices.on_overflow,
                  "A text longer than --max-length: truncate it (counted in the summary) or stop "
@@ -84,6 +90,7 @@ void add_text_input_options(CLI::App& app, TextInputOptions& text, TextInputChoi
 void add_embed_options(CLI::App& app, PipelineOptions& options, EmbedChoices& choices,
                        bool& progress) {
   app.add_option("-o,--output", options.output, "Output file, written whole or not at all; - is stdout")
+      ->type_name("FILE")
       ->capture_default_str();
   app.add_option("-f,--format", choices.format, "Output format")
       ->check(one_of({"jsonl", "npy"}))
@@ -92,6 +99,7 @@ void add_embed_options(CLI::App& app, PipelineOptions& options, EmbedChoices& ch
                  "Hidden states to use: 0 is the embedding output, k the output of layer k, "
                  "negatives count from the end (-1 the last layer); lists (-4,-3,-2,-1), "
                  "inclusive ranges (1:4) or all")
+      ->type_name("SPEC")
       ->capture_default_str();
   app.add_option("--layer-agg", choices.layer_aggregation,
                  "Several layers: keep them apart, average them, or concatenate them")
@@ -109,10 +117,12 @@ void add_embed_options(CLI::App& app, PipelineOptions& options, EmbedChoices& ch
                  "BERT-whitening: centre, then project on the top K directions of the "
                  "covariance, scaled to unit variance")
       ->check(CLI::PositiveNumber)
+      ->type_name("K")
       ->default_str("off");
   app.add_option("--remove-top", options.postprocess.remove_top,
                  "All-but-the-top: centre, then remove the top D principal directions")
       ->check(CLI::PositiveNumber)
+      ->type_name("D")
       ->default_str("off");
   app.add_flag("--standardize", options.postprocess.standardize,
                "Z-score each dimension (after --whiten and --remove-top)")
@@ -124,13 +134,18 @@ void add_embed_options(CLI::App& app, PipelineOptions& options, EmbedChoices& ch
                  "Apply statistics saved by --save-stats instead of fitting them on the input "
                  "(memory then stays flat)")
       ->check(CLI::ExistingFile)
+      ->type_name("FILE")
       ->default_str("fit on the input");
   app.add_option("--save-stats", choices.save_stats,
                  "Write the statistics fitted on this input, for --stats in later runs")
+      ->type_name("FILE")
       ->default_str("none");
-  app.add_option("--device", options.encoder.device, "cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--device", options.encoder.device, "cpu, cuda or cuda:N")
+      ->type_name("DEVICE")
+      ->capture_default_str();
   app.add_option("--threads", options.encoder.threads, "Threads for inference")
       ->check(CLI::NonNegativeNumber)
+      ->type_name("N")
       ->default_str("0, all cores");
   app.add_option("--dtype", choices.dtype,
                  "Number format for inference: float32, bfloat16, float16 (CUDA), or int8 "
@@ -140,6 +155,7 @@ void add_embed_options(CLI::App& app, PipelineOptions& options, EmbedChoices& ch
   app.add_option("--batch-tokens", options.batch.max_tokens,
                  "Token budget of a batch: texts x the longest text's tokens, padding included")
       ->check(CLI::PositiveNumber)
+      ->type_name("N")
       ->capture_default_str();
   app.add_flag("--progress,!--no-progress", progress,
                "Show lines, tokens per second and an ETA (when the input size is known) on stderr")

@@ -29,8 +29,8 @@ void EmbeddingWriter::check_record(std::int64_t index, bool per_token, const at:
   if (finished_) throw std::logic_error(record + " written after finish()");
   if (per_token != per_token_) {
     throw std::logic_error(record + ": a " + (per_token ? "per-token" : "pooled") +
-                           " record given to a writer of " +
-                           (per_token_ ? "per-token" : "pooled") + " records");
+                           " record given to a writer of " + (per_token_ ? "per-token" : "pooled") +
+                           " records");
   }
   if (index != next_index_) {
     throw std::logic_error(record + " arrived out of order: expected record " +

@@ -20,7 +20,8 @@ void append_json_floats(std::string& out, const float* values, std::int64_t coun
 }
 
 // rows [rows, width] (contiguous) as an array of arrays.
-void append_json_rows(std::string& out, const float* values, std::int64_t rows, std::int64_t width) {
+void append_json_rows(std::string& out, const float* values, std::int64_t rows,
+                      std::int64_t width) {
   out += '[';
   for (std::int64_t row = 0; row < rows; ++row) {
     if (row > 0) out += ',';
@@ -89,6 +90,12 @@ void append_json_float(std::string& out, float value) {
     throw std::invalid_argument("cannot write " + std::to_string(value) +
                                 " to JSON, which has no NaN or infinity");
   }
+  // "-0" would read back as the integer 0 in parsers that keep integers
+  // apart (nlohmann::json among them), losing the sign.
+  if (value == 0.0f && std::signbit(value)) {
+    out += "-0.0";
+    return;
+  }
   char buffer[32];
   const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
   out.append(buffer, result.ptr);
@@ -120,10 +127,9 @@ void JsonlWriter::end_line() {
 void JsonlWriter::write_pooled(const PooledRecord& record) {
   const at::Tensor vectors = record.vectors.contiguous();
   begin_line(record.index, record.id, vectors);
-  append_slots(line_, slot_labels(), "embedding", vectors.data_ptr<float>(), dim(),
-               [this](std::string& out, const float* values) {
-                 append_json_floats(out, values, dim());
-               });
+  append_slots(
+      line_, slot_labels(), "embedding", vectors.data_ptr<float>(), dim(),
+      [this](std::string& out, const float* values) { append_json_floats(out, values, dim()); });
   end_line();
 }
 

@@ -1,7 +1,6 @@
 #include "bert_embed/layer_selection.h"
 
 #include <charconv>
-#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -48,7 +47,7 @@ class LayerSpecParser {
     const int last = resolve(trim(part.substr(colon + 1)), part);
     if (first > last) {
       fail("range " + in_quotes(part), " runs backwards (layer " + std::to_string(first) +
-                                        " to layer " + std::to_string(last) + ")");
+                                           " to layer " + std::to_string(last) + ")");
     }
     for (int layer = first; layer <= last; ++layer) add(layer, std::to_string(layer), part);
   }
@@ -62,15 +61,17 @@ class LayerSpecParser {
       fail(in_quotes(part), " is not a layer number, a range a:b or \"all\"");
     }
     const int absolute = value < 0 ? value + num_layers_ + 1 : value;
-    if (absolute < 0 || absolute > num_layers_) fail("layer " + in_quotes(number), " is out of range");
+    if (absolute < 0 || absolute > num_layers_)
+      fail("layer " + in_quotes(number), " is out of range");
     return absolute;
   }
 
   void add(int layer, std::string label, std::string_view part) {
     for (std::size_t i = 0; i < selection_.indices.size(); ++i) {
       if (selection_.indices[i] == layer) {
-        fail(in_quotes(part), " asks for layer " + std::to_string(layer) + " again (already asked as " +
-                               in_quotes(selection_.labels[i]) + ")");
+        fail(in_quotes(part), " asks for layer " + std::to_string(layer) +
+                                  " again (already asked as " + in_quotes(selection_.labels[i]) +
+                                  ")");
       }
     }
     selection_.indices.push_back(layer);
@@ -79,9 +80,10 @@ class LayerSpecParser {
 
   [[noreturn]] void fail(const std::string& what, const std::string& problem) const {
     throw std::invalid_argument(
-        "invalid layers " + in_quotes(spec_) + ": " + what + problem + "; this model has layers 0.." +
-        std::to_string(num_layers_) + " (0 is the embedding output), or -" +
-        std::to_string(num_layers_ + 1) + "..-1 counting from the end; use a list such as " +
+        "invalid layers " + in_quotes(spec_) + ": " + what + problem +
+        "; this model has layers 0.." + std::to_string(num_layers_) +
+        " (0 is the embedding output), or -" + std::to_string(num_layers_ + 1) +
+        "..-1 counting from the end; use a list such as " +
         "\"-2,-1\", a range such as \"1:" + std::to_string(num_layers_) + "\" or \"all\"");
   }
 

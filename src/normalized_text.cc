@@ -1,8 +1,7 @@
 #include "normalized_text.h"
 
 #include <algorithm>
-
-#include "bert_embed/utf8.h"
+#include <optional>
 
 namespace bert_embed {
 
@@ -19,7 +18,7 @@ void NormalizedText::clear() {
   origins_.clear();
 }
 
-void NormalizedText::append(char32_t cp, Span origin) {
+void NormalizedText::append_any(char32_t cp, Span origin) {
   const std::size_t begin = text_.size();
   append_utf8(text_, cp);
   const std::size_t length = text_.size() - begin;
@@ -39,12 +38,6 @@ void NormalizedText::append(const NormalizedText& source, std::size_t begin, std
     const Span char_origin = source.origin(pos);
     append(decode_utf8(source.text_, pos), char_origin);
   }
-}
-
-Span NormalizedText::origin(std::size_t pos) const {
-  if (!identity_) return origins_[pos];
-  const std::size_t length = utf8_sequence_length(static_cast<unsigned char>(text_[pos]));
-  return {base_ + pos, base_ + pos + length};
 }
 
 Span NormalizedText::original_span(std::size_t begin, std::size_t end) const {
@@ -89,30 +82,40 @@ std::size_t match_kept_token(std::string_view text, std::size_t pos,
 
 }  // namespace
 
-NormalizedText lowercase_except(std::string_view original, const std::vector<std::string>& keep_as_is) {
+LowercasedText lowercase_except(std::string_view original, const std::vector<std::string>& keep_as_is) {
   bool starts_kept_token[256] = {};
   for (const std::string& token : keep_as_is) {
     if (!token.empty()) starts_kept_token[static_cast<unsigned char>(token[0])] = true;
   }
 
-  NormalizedText lowered;
+  LowercasedText result;
+  NormalizedText& lowered = result.text;
+  lowered.reserve(original.size());
   std::size_t pos = 0;
   while (pos < original.size()) {
     const unsigned char byte = static_cast<unsigned char>(original[pos]);
     const std::size_t kept = starts_kept_token[byte] ? match_kept_token(original, pos, keep_as_is) : 0;
-    const std::size_t end = pos + kept;
-    while (pos < end) {
-      const std::size_t begin = pos;
-      const char32_t cp = decode_utf8(original, pos);
-      lowered.append(cp, {begin, pos});
+    if (kept > 0) {
+      result.kept_any = true;
+      const std::size_t end = pos + kept;
+      while (pos < end) {
+        const std::size_t begin = pos;
+        const char32_t cp = decode_utf8(original, pos);
+        lowered.append(cp, {begin, pos});
+      }
+      continue;
     }
-    if (kept > 0) continue;
 
     const std::size_t begin = pos;
+    if (byte < 0x80) {
+      ++pos;
+      lowered.append(byte >= 'A' && byte <= 'Z' ? byte + ('a' - 'A') : byte, {begin, pos});
+      continue;
+    }
     const char32_t cp = decode_utf8(original, pos);
     append_lowercase(cp, {begin, pos}, lowered);
   }
-  return lowered;
+  return result;
 }
 
 void append_lowercase(char32_t cp, Span origin, NormalizedText& out) {
@@ -123,6 +126,15 @@ void append_lowercase(char32_t cp, Span origin, NormalizedText& out) {
   char32_t lower[2];
   const std::size_t count = unicode::to_lower(cp, lower);
   for (std::size_t i = 0; i < count; ++i) out.append(lower[i], origin);
+}
+
+void append_lowercase(const NormalizedText& source, NormalizedText& out) {
+  const std::string_view text = source.text();
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const Span origin = source.origin(pos);
+    append_lowercase(decode_utf8(text, pos), origin, out);
+  }
 }
 
 void decompose(const NormalizedText& source, std::size_t begin, std::size_t end,
@@ -154,6 +166,26 @@ void decompose(const NormalizedText& source, std::size_t begin, std::size_t end,
     run_begin = run_end;
   }
 
+  // A dropped code point hands its origin to the kept one before it (or,
+  // at the start, after it), so that spans still cover it.
+  const auto hull = [](Span a, Span b) { return Span{std::min(a.begin, b.begin), std::max(a.end, b.end)}; };
+  DecompositionBuffer::Item* last_kept = nullptr;
+  std::optional<Span> leading_dropped;
+  for (auto& item : items) {
+    if (drop(item.cp)) {
+      if (last_kept) {
+        last_kept->origin = hull(last_kept->origin, item.origin);
+      } else {
+        leading_dropped = leading_dropped ? hull(*leading_dropped, item.origin) : item.origin;
+      }
+      continue;
+    }
+    if (leading_dropped) {
+      item.origin = hull(item.origin, *leading_dropped);
+      leading_dropped.reset();
+    }
+    last_kept = &item;
+  }
   for (const auto& item : items) {
     if (!drop(item.cp)) out.append(item.cp, item.origin);
   }

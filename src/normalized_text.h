@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bert_embed/tokenizer.h"
+#include "bert_embed/utf8.h"
 #include "unicode.h"
 
 namespace bert_embed {
@@ -22,18 +23,30 @@ class NormalizedText {
   std::size_t size() const { return text_.size(); }
   bool empty() const { return text_.empty(); }
   void clear();
+  void reserve(std::size_t bytes) { text_.reserve(bytes); }
 
   // Appends cp, produced from the original bytes [origin.begin, origin.end).
-  void append(char32_t cp, Span origin);
+  void append(char32_t cp, Span origin) {
+    if (cp < 0x80 && identity_ && !text_.empty() && origin.begin == base_ + text_.size() &&
+        origin.end == origin.begin + 1) {
+      text_.push_back(static_cast<char>(cp));  // the common case, kept inline
+      return;
+    }
+    append_any(cp, origin);
+  }
   // Appends the characters of source[begin, end) with their origins.
   void append(const NormalizedText& source, std::size_t begin, std::size_t end);
 
   // Original bytes of the character that starts at text()[pos].
-  Span origin(std::size_t pos) const;
+  Span origin(std::size_t pos) const {
+    if (!identity_) return origins_[pos];
+    return {base_ + pos, base_ + pos + utf8_sequence_length(static_cast<unsigned char>(text_[pos]))};
+  }
   // Original bytes covered by the characters in text()[begin, end).
   Span original_span(std::size_t begin, std::size_t end) const;
 
  private:
+  void append_any(char32_t cp, Span origin);
   void materialize_origins();
 
   std::string text_;
@@ -48,12 +61,20 @@ class NormalizedText {
 
 // Appends Python's str.lower() of cp (one or two code points), all from origin.
 void append_lowercase(char32_t cp, Span origin, NormalizedText& out);
+// Appends source lowercased one character at a time, which is str.lower()
+// but for the final-sigma rule.
+void append_lowercase(const NormalizedText& source, NormalizedText& out);
+
+struct LowercasedText {
+  NormalizedText text;
+  bool kept_any = false;  // whether some of keep_as_is were found and kept
+};
 
 // What PreTrainedTokenizer.tokenize does to text when do_lower_case: a regex
 // lowercases it one character at a time with str.lower() (so a final capital
 // sigma becomes "σ", not "ς"), except where one of keep_as_is matches
 // (alternatives tried in order at each position).
-NormalizedText lowercase_except(std::string_view original, const std::vector<std::string>& keep_as_is);
+LowercasedText lowercase_except(std::string_view original, const std::vector<std::string>& keep_as_is);
 
 // Scratch space for decompose(), kept between calls to save allocations.
 struct DecompositionBuffer {
@@ -69,7 +90,7 @@ struct DecompositionBuffer {
 // Appends to out the NFD or NFKD form of source[begin, end) (which must not
 // split a run of combining marks), leaving out every code point for which
 // drop(cp) is true. Each code point keeps the origin of the character it was
-// decomposed from.
+// decomposed from, widened to cover the dropped code points next to it.
 void decompose(const NormalizedText& source, std::size_t begin, std::size_t end,
                unicode::Decomposition kind, bool (*drop)(char32_t), DecompositionBuffer& buffer,
                NormalizedText& out);

@@ -48,7 +48,8 @@ std::string npy_header(const char* descr, const std::vector<std::int64_t>& shape
 
 // Room for any shape of `dims` dimensions: each at most 19 digits (int64).
 std::size_t reserved_header_size(const char* descr, std::size_t dims) {
-  return aligned_header_size(header_dict(descr, std::vector<std::int64_t>(dims, std::numeric_limits<std::int64_t>::max())));
+  return aligned_header_size(header_dict(
+      descr, std::vector<std::int64_t>(dims, std::numeric_limits<std::int64_t>::max())));
 }
 
 void write_bytes(OutputFile& file, const void* data, std::size_t size) {

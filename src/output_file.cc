@@ -20,9 +20,7 @@ namespace {
 
 // Streams do not report why they failed; errno from the failed call is the
 // best available reason.
-std::string last_system_error() {
-  return errno != 0 ? std::strerror(errno) : "input/output error";
-}
+std::string last_system_error() { return errno != 0 ? std::strerror(errno) : "input/output error"; }
 
 // Reserves a fresh name beside the target with open(O_EXCL) and mode 0666
 // minus the umask, so that the committed file gets the permissions any new
@@ -63,7 +61,7 @@ OutputFile::OutputFile(const fs::path& target) : target_(target) {
   name_ = target.string();
   std::error_code error;
   const fs::file_status status = fs::status(target, error);
-  if (fs::is_directory(status) || !target.has_filename()) fail(name_, "it is a directory");
+  if (fs::is_directory(status) || !target.has_filename()) fail(name_, "it names a directory");
   if (fs::exists(status) && !fs::is_regular_file(status)) {
     kind_ = Kind::kInPlace;
     file_.open(target, std::ios::binary);
@@ -100,7 +98,8 @@ void OutputFile::commit() {
   if (kind_ == Kind::kTemporary) {
     std::error_code error;
     fs::rename(temporary_, target_, error);
-    if (error) fail(name_, "renaming " + temporary_.string() + " onto it failed: " + error.message());
+    if (error)
+      fail(name_, "renaming " + temporary_.string() + " onto it failed: " + error.message());
   }
   committed_ = true;
 }

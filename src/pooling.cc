@@ -9,17 +9,21 @@ namespace {
 
 void check_shapes(const at::Tensor& hidden, const at::Tensor& include) {
   if (hidden.dim() != 4 || hidden.scalar_type() != at::kFloat) {
-    throw std::invalid_argument("pool: hidden states must be float32 [layers, batch, seq, dim], got " +
-                                c10::str(hidden.sizes()));
+    throw std::invalid_argument(
+        "pool: hidden states must be float32 [layers, batch, seq, dim], got " +
+        c10::str(hidden.scalar_type(), " ", hidden.sizes()));
   }
-  if (include.dim() != 2 || include.size(0) != hidden.size(1) || include.size(1) != hidden.size(2)) {
+  if (include.dim() != 2 || include.size(0) != hidden.size(1) ||
+      include.size(1) != hidden.size(2)) {
     throw std::invalid_argument("pool: include mask " + c10::str(include.sizes()) +
                                 " does not match hidden states " + c10::str(hidden.sizes()));
   }
 }
 
 // [layers, batch, dim] -> [batch, layers, dim]
-at::Tensor batch_first(const at::Tensor& per_layer) { return per_layer.permute({1, 0, 2}).contiguous(); }
+at::Tensor batch_first(const at::Tensor& per_layer) {
+  return per_layer.permute({1, 0, 2}).contiguous();
+}
 
 }  // namespace
 
@@ -37,7 +41,8 @@ at::Tensor pool(const at::Tensor& hidden, const at::Tensor& include, Pooling poo
   check_shapes(hidden, include);
   if (pooling == Pooling::kCls) return batch_first(hidden.select(2, 0));
   if (pooling != Pooling::kMean && pooling != Pooling::kMax) {
-    throw std::invalid_argument("pool: tokens and pooler outputs are not pooled from hidden states");
+    throw std::invalid_argument(
+        "pool: tokens and pooler outputs are not pooled from hidden states");
   }
 
   const at::Tensor included = include.to(at::kBool);

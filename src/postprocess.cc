@@ -1,17 +1,17 @@
 #include "bert_embed/postprocess.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
-
-#include <ATen/Parallel.h>
-#include <nlohmann/json.hpp>
 
 #include "bert_embed/output_file.h"
 
@@ -49,7 +49,8 @@ at::Tensor map_vectors(const at::Tensor& x, std::int64_t out_dim, Transform tran
   double* out = y.data_ptr<double>();
   constexpr std::int64_t kGrain = 64;
   at::parallel_for(0, x.size(0) * slots, kGrain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t v = begin; v < end; ++v) transform(v % slots, in + v * in_dim, out + v * out_dim);
+    for (std::int64_t v = begin; v < end; ++v)
+      transform(v % slots, in + v * in_dim, out + v * out_dim);
   });
   return y;
 }
@@ -123,15 +124,17 @@ struct PrincipalAxes {
   at::Tensor variances;  // [slots, dim], decreasing
 };
 
-// Per slot of x [n, slots, dim]: the mean and the eigen-decomposition of the
-// sample covariance, through its SVD as in Su et al.'s code.
+// Per slot of x [n, slots, dim]: the mean and the eigendecomposition of the
+// sample covariance. Su et al. take the SVD of the covariance, which for a
+// symmetric positive semi-definite matrix is the same decomposition; the
+// symmetric eigensolver is several times faster.
 PrincipalAxes principal_axes(const at::Tensor& x) {
   const at::Tensor by_slot = x.transpose(0, 1);  // [slots, n, dim]
   const at::Tensor mean = by_slot.mean(1);
   const at::Tensor centred = by_slot - mean.unsqueeze(1);
   const at::Tensor covariance = centred.transpose(1, 2).matmul(centred) / (x.size(0) - 1);
-  auto [axes, variances, axes_transposed] = at::linalg_svd(covariance, /*full_matrices=*/false);
-  return {mean.contiguous(), axes, variances};
+  const auto [ascending_variances, ascending_axes] = at::linalg_eigh(covariance);
+  return {mean.contiguous(), ascending_axes.flip({2}), ascending_variances.flip({1})};
 }
 
 // Directions with variance at or below numpy.linalg.matrix_rank's tolerance
@@ -155,8 +158,10 @@ void check_rank(const PrincipalAxes& pca, std::int64_t needed, const std::string
 std::string describe(const PostProcessOptions& options) {
   std::string text;
   const auto add = [&text](const std::string& part) { text += (text.empty() ? "" : ", ") + part; };
-  if (options.whiten_components > 0) add(std::string(kWhiten) + " " + std::to_string(options.whiten_components));
-  if (options.remove_top > 0) add(std::string(kRemoveTop) + " " + std::to_string(options.remove_top));
+  if (options.whiten_components > 0)
+    add(std::string(kWhiten) + " " + std::to_string(options.whiten_components));
+  if (options.remove_top > 0)
+    add(std::string(kRemoveTop) + " " + std::to_string(options.remove_top));
   if (options.standardize) add(kStandardize);
   return text.empty() ? "no fitted transform" : text;
 }
@@ -170,8 +175,8 @@ std::string base64_encode(const unsigned char* data, std::size_t size) {
   out.reserve((size + 2) / 3 * 4);
   for (std::size_t i = 0; i < size; i += 3) {
     const std::size_t left = size - i;
-    const std::uint32_t group = (data[i] << 16) | (left > 1 ? data[i + 1] << 8 : 0) |
-                                (left > 2 ? data[i + 2] : 0);
+    const std::uint32_t group =
+        (data[i] << 16) | (left > 1 ? data[i + 1] << 8 : 0) | (left > 2 ? data[i + 2] : 0);
     out += kBase64[(group >> 18) & 63];
     out += kBase64[(group >> 12) & 63];
     out += left > 1 ? kBase64[(group >> 6) & 63] : '=';
@@ -252,7 +257,8 @@ class StatisticsReader {
     return document;
   }
 
-  std::int64_t positive_integer(const json& object, const char* key, const std::string& where) const {
+  std::int64_t positive_integer(const json& object, const char* key,
+                                const std::string& where) const {
     const auto found = object.find(key);
     if (found == object.end() || !found->is_number_integer() || found->get<std::int64_t>() <= 0) {
       fail(where + "\"" + key + "\" must be a positive integer");
@@ -308,9 +314,9 @@ void PostProcessor::check_input(const at::Tensor& rows, const char* what) const 
   }
   if (fitted() && (rows.size(1) != slots_ || rows.size(2) != dim_)) {
     throw std::runtime_error(source_ + " holds statistics for " + std::to_string(slots_) +
-                             " slot(s) of dimension " + std::to_string(dim_) + ", but the vectors have " +
-                             std::to_string(rows.size(1)) + " of dimension " +
-                             std::to_string(rows.size(2)));
+                             " slot(s) of dimension " + std::to_string(dim_) +
+                             ", but the vectors have " + std::to_string(rows.size(1)) +
+                             " of dimension " + std::to_string(rows.size(2)));
   }
 }
 
@@ -324,9 +330,12 @@ void PostProcessor::fit(const at::Tensor& rows) {
   }
   at::Tensor x = rows.to(at::kDouble).contiguous();
   if (!at::isfinite(x).all().item<bool>()) {
-    throw std::runtime_error("cannot fit post-processing statistics: the vectors hold NaN or infinity");
+    throw std::runtime_error(
+        "cannot fit post-processing statistics: the vectors hold NaN or infinity");
   }
   const std::int64_t dim = x.size(2);
+  // Fitted into a copy, so that a failure leaves this object as it was.
+  PostProcessor result(options_);
   if (options_.whiten_components > 0) {
     const std::int64_t k = options_.whiten_components;
     if (k > dim) {
@@ -335,10 +344,12 @@ void PostProcessor::fit(const at::Tensor& rows) {
     }
     const PrincipalAxes pca = principal_axes(x);
     check_rank(pca, k, "whiten " + std::to_string(k));
-    whiten_mean_ = pca.mean;
-    whiten_matrix_ = (pca.axes.narrow(2, 0, k) / pca.variances.narrow(1, 0, k).sqrt().unsqueeze(1))
-                         .contiguous();
-    x = whiten(x, whiten_mean_, whiten_matrix_);
+    result.whiten_mean_ = pca.mean;
+    result.whiten_matrix_ =
+        (pca.axes.narrow(2, 0, k) / pca.variances.narrow(1, 0, k).sqrt().unsqueeze(1)).contiguous();
+    // The transforms after it are fitted on its output.
+    if (options_.remove_top > 0 || options_.standardize)
+      x = whiten(x, result.whiten_mean_, result.whiten_matrix_);
   }
   if (options_.remove_top > 0) {
     const std::int64_t count = options_.remove_top;
@@ -347,23 +358,26 @@ void PostProcessor::fit(const at::Tensor& rows) {
                                   " must be below the dimension " + std::to_string(x.size(2)));
     }
     const PrincipalAxes pca = principal_axes(x);
-    remove_mean_ = pca.mean;
-    remove_directions_ = pca.axes.narrow(2, 0, count).transpose(1, 2).contiguous();
-    x = remove_directions(x, remove_mean_, remove_directions_);
+    result.remove_mean_ = pca.mean;
+    result.remove_directions_ = pca.axes.narrow(2, 0, count).transpose(1, 2).contiguous();
+    if (options_.standardize)
+      x = remove_directions(x, result.remove_mean_, result.remove_directions_);
   }
   if (options_.standardize) {
     const at::Tensor by_slot = x.transpose(0, 1);  // [slots, n, dim]
-    standardize_mean_ = by_slot.mean(1).contiguous();
-    const at::Tensor deviation = (by_slot - standardize_mean_.unsqueeze(1)).square().mean(1).sqrt();
+    result.standardize_mean_ = by_slot.mean(1).contiguous();
+    const at::Tensor deviation =
+        (by_slot - result.standardize_mean_.unsqueeze(1)).square().mean(1).sqrt();
     const at::Tensor largest_rms = by_slot.square().mean(1).sqrt().amax(1, /*keepdim=*/true);
-    standardize_scale_ =
-        at::where(deviation.le(largest_rms * kConstantTolerance), at::ones_like(deviation), deviation)
-            .contiguous();
+    result.standardize_scale_ = at::where(deviation.le(largest_rms * kConstantTolerance),
+                                          at::ones_like(deviation), deviation)
+                                    .contiguous();
   }
-  fitted_rows_ = n;
-  slots_ = rows.size(1);
-  dim_ = dim;
-  source_ = "the statistics fitted on " + std::to_string(n) + " vectors";
+  result.fitted_rows_ = n;
+  result.slots_ = rows.size(1);
+  result.dim_ = dim;
+  result.source_ = "the statistics fitted on " + std::to_string(n) + " vectors";
+  *this = std::move(result);
 }
 
 at::Tensor PostProcessor::apply(const at::Tensor& rows) const {
@@ -382,8 +396,9 @@ at::Tensor PostProcessor::apply(const at::Tensor& rows) const {
 
 void PostProcessor::save(const std::filesystem::path& file) const {
   if (!needs_statistics()) {
-    throw std::invalid_argument("no statistics to save: none of whiten, remove-top and "
-                                "standardize is on");
+    throw std::invalid_argument(
+        "no statistics to save: none of whiten, remove-top and "
+        "standardize is on");
   }
   if (!fitted()) throw std::logic_error("PostProcessor::save before fit()");
   json transforms = json::array();
@@ -404,8 +419,8 @@ void PostProcessor::save(const std::filesystem::path& file) const {
                           {"mean", array_to_json(standardize_mean_)},
                           {"scale", array_to_json(standardize_scale_)}});
   }
-  const json document = {{"format", kFormat},     {"version", kVersion}, {"fitted_rows", fitted_rows_},
-                         {"slots", slots_},       {"dim", dim_},         {"transforms", transforms}};
+  const json document = {{"format", kFormat}, {"version", kVersion}, {"fitted_rows", fitted_rows_},
+                         {"slots", slots_},   {"dim", dim_},         {"transforms", transforms}};
   OutputFile out(file);
   out.stream() << document.dump(1) << '\n';
   out.commit();
@@ -425,7 +440,8 @@ void PostProcessor::load(const std::filesystem::path& file) {
     if (name != kWhiten && name != kRemoveTop && name != kStandardize) {
       reader.fail("unknown transform " + transform.dump().substr(0, 80));
     }
-    if (!transforms.emplace(name, &transform).second) reader.fail("transform " + name + " listed twice");
+    if (!transforms.emplace(name, &transform).second)
+      reader.fail("transform " + name + " listed twice");
   }
   const auto where = [](const char* name) { return "transform \"" + std::string(name) + "\": "; };
   PostProcessOptions in_file;
@@ -439,7 +455,8 @@ void PostProcessor::load(const std::filesystem::path& file) {
   }
   in_file.standardize = transforms.count(kStandardize) > 0;
   if (describe(in_file) != describe(options_)) {
-    reader.fail("it holds " + describe(in_file) + ", but the options ask for " + describe(options_));
+    reader.fail("it holds " + describe(in_file) + ", but the options ask for " +
+                describe(options_));
   }
 
   // Read into a copy, so that a bad file leaves this object as it was.
@@ -461,7 +478,8 @@ void PostProcessor::load(const std::filesystem::path& file) {
   if (in_file.standardize) {
     const json& transform = *transforms[kStandardize];
     loaded.standardize_mean_ = reader.array(transform, "mean", where(kStandardize), {slots, width});
-    loaded.standardize_scale_ = reader.array(transform, "scale", where(kStandardize), {slots, width});
+    loaded.standardize_scale_ =
+        reader.array(transform, "scale", where(kStandardize), {slots, width});
   }
   loaded.fitted_rows_ = document.value("fitted_rows", std::int64_t{0});
   loaded.slots_ = slots;

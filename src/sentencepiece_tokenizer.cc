@@ -26,6 +26,15 @@ std::size_t last_char_start(std::string_view text, std::size_t end) {
   return pos;
 }
 
+std::size_t skip_whitespace(std::string_view text, std::size_t begin, std::size_t end) {
+  while (begin < end) {
+    std::size_t next = begin;
+    if (!unicode::is_python_whitespace(decode_utf8(text, next))) break;
+    begin = next;
+  }
+  return begin;
+}
+
 // AlbertTokenizer._tokenize re-splits a piece of two or more characters that
 // ends in a digit and a comma, such as "▁2010,".
 bool ends_in_digit_and_comma(std::string_view piece) {
@@ -122,7 +131,7 @@ std::vector<Token> SentencePieceTokenizer::tokenize(std::string_view text) const
   // tokens in the text are not kept whole: an AlbertTokenizer constructed
   // from its model file (as the reference is) has no no-split tokens, and
   // preprocess() lowercases them anyway.
-  const NormalizedText source = options_.lowercase ? lowercase_except(text, special_tokens_)
+  const NormalizedText source = options_.lowercase ? lowercase_except(text, special_tokens_).text
                                                    : NormalizedText::copy_of(text);
   const NormalizedText input = preprocess(source);
 
@@ -133,14 +142,16 @@ std::vector<Token> SentencePieceTokenizer::tokenize(std::string_view text) const
   std::vector<Token> tokens;
   tokens.reserve(encoded.pieces_size());
   for (const auto& piece : encoded.pieces()) {
-    const Span span = input.original_span(piece.begin(), piece.end());
-    if (!ends_in_digit_and_comma(piece.piece()) || piece.begin() == piece.end()) {
-      tokens.push_back({static_cast<std::int64_t>(piece.id()), span});
+    // A piece's surface includes the space before it; its span starts after.
+    const std::size_t begin = skip_whitespace(input.text(), piece.begin(), piece.end());
+    const std::size_t end = piece.end();
+    if (!ends_in_digit_and_comma(piece.piece()) || begin == end) {
+      tokens.push_back({static_cast<std::int64_t>(piece.id()), input.original_span(begin, end)});
       continue;
     }
-    const std::size_t comma_start = last_char_start(input.text(), piece.end());
-    append_digit_comma_pieces(piece.piece(), input.original_span(piece.begin(), comma_start),
-                              input.original_span(comma_start, piece.end()), tokens);
+    const std::size_t comma_start = last_char_start(input.text(), end);
+    append_digit_comma_pieces(piece.piece(), input.original_span(begin, comma_start),
+                              input.original_span(comma_start, end), tokens);
   }
   return tokens;
 }
@@ -186,12 +197,7 @@ NormalizedText SentencePieceTokenizer::preprocess(const NormalizedText& text) co
   // str.lower() of the whole text; the final-sigma rule is not applied, as
   // only NFKD can bring a capital sigma here (from U+1D6BA and the like).
   NormalizedText lowered;
-  const std::string_view decomposed_chars = decomposed.text();
-  pos = 0;
-  while (pos < decomposed_chars.size()) {
-    const Span origin = decomposed.origin(pos);
-    append_lowercase(decode_utf8(decomposed_chars, pos), origin, lowered);
-  }
+  append_lowercase(decomposed, lowered);
   return lowered;
 }
 

@@ -11,6 +11,7 @@
 #include "json_settings.h"
 #include "normalized_text.h"
 #include "unicode.h"
+#include "wordpiece_vocabulary.h"
 
 namespace bert_embed {
 namespace {
@@ -89,8 +90,10 @@ std::unique_ptr<WordPieceTokenizer> from_tokenizer_json(const std::filesystem::p
                                                         WordPieceOptions options) {
   const JsonSettings settings = JsonSettings::read(file);
   const JsonSettings model = settings.object("model");
+  // Older files leave the type out (the tokenizers library tells models
+  // apart by their fields).
   const std::optional<std::string> type = model.optional_string("type");
-  if (type != "WordPiece") model.fail("type", "expected \"WordPiece\", found \"" + type.value_or("") + "\"");
+  if (type && *type != "WordPiece") model.fail("type", "expected \"WordPiece\", found \"" + *type + "\"");
   options.unk_token = model.optional_string("unk_token").value_or(options.unk_token);
   options.continuing_subword_prefix =
       model.optional_string("continuing_subword_prefix").value_or(options.continuing_subword_prefix);
@@ -125,103 +128,15 @@ std::unique_ptr<WordPieceTokenizer> from_tokenizer_json(const std::filesystem::p
 
 }  // namespace
 
-// Byte trie of the vocabulary for longest-prefix matching. Children of a node
-// are a sorted run of edges (a table for the root, which has many).
-class WordPieceTokenizer::VocabularyTrie {
- public:
-  static constexpr std::int32_t kNone = -1;
-
-  explicit VocabularyTrie(const std::vector<std::string>& vocabulary) {
-    // Build with per-node child lists, then flatten into sorted edge runs.
-    std::vector<std::vector<std::pair<unsigned char, std::int32_t>>> children(1);
-    std::vector<std::int64_t> ids(1, -1);
-    for (std::size_t id = 0; id < vocabulary.size(); ++id) {
-      std::int32_t node = 0;
-      for (const char c : vocabulary[id]) {
-        const auto byte = static_cast<unsigned char>(c);
-        auto& edges = children[node];
-        const auto edge = std::find_if(edges.begin(), edges.end(), [&](const auto& e) { return e.first == byte; });
-        if (edge != edges.end()) {
-          node = edge->second;
-          continue;
-        }
-        const auto child = static_cast<std::int32_t>(children.size());
-        edges.emplace_back(byte, child);
-        children.emplace_back();
-        ids.push_back(-1);
-        node = child;
-      }
-      ids[node] = static_cast<std::int64_t>(id);  // a repeated token keeps its last id
-    }
-
-    nodes_.resize(children.size());
-    for (std::size_t node = 0; node < children.size(); ++node) {
-      auto& edges = children[node];
-      std::sort(edges.begin(), edges.end());
-      nodes_[node] = {static_cast<std::uint32_t>(edge_bytes_.size()), static_cast<std::uint32_t>(edges.size()),
-                      ids[node]};
-      for (const auto& [byte, child] : edges) {
-        edge_bytes_.push_back(byte);
-        edge_targets_.push_back(child);
-      }
-    }
-    root_children_.fill(kNone);
-    for (const auto& [byte, child] : children[0]) root_children_[byte] = child;
-  }
-
-  std::int32_t child(std::int32_t node, unsigned char byte) const {
-    if (node == 0) return root_children_[byte];
-    const Node& n = nodes_[static_cast<std::size_t>(node)];
-    const unsigned char* first = edge_bytes_.data() + n.first_edge;
-    const unsigned char* last = first + n.edge_count;
-    const unsigned char* edge = std::lower_bound(first, last, byte);
-    if (edge == last || *edge != byte) return kNone;
-    return edge_targets_[static_cast<std::size_t>(edge - edge_bytes_.data())];
-  }
-
-  // The node reached by reading text from node, or kNone.
-  std::int32_t walk(std::int32_t node, std::string_view text) const {
-    for (const char c : text) {
-      if (node == kNone) break;
-      node = child(node, static_cast<unsigned char>(c));
-    }
-    return node;
-  }
-
-  std::int64_t id(std::int32_t node) const {
-    return node == kNone ? -1 : nodes_[static_cast<std::size_t>(node)].id;
-  }
-
-  // The longest non-empty prefix of text that, read from node, ends on a
-  // token: {length, id}, or {0, -1} when there is none.
-  std::pair<std::size_t, std::int64_t> longest_prefix(std::int32_t node, std::string_view text) const {
-    std::pair<std::size_t, std::int64_t> best{0, -1};
-    for (std::size_t i = 0; i < text.size() && node != kNone; ++i) {
-      node = child(node, static_cast<unsigned char>(text[i]));
-      if (node != kNone && nodes_[static_cast<std::size_t>(node)].id >= 0) {
-        best = {i + 1, nodes_[static_cast<std::size_t>(node)].id};
-      }
-    }
-    return best;
-  }
-
- private:
-  struct Node {
-    std::uint32_t first_edge;
-    std::uint32_t edge_count;
-    std::int64_t id;
-  };
-  std::vector<Node> nodes_;
-  std::vector<unsigned char> edge_bytes_;
-  std::vector<std::int32_t> edge_targets_;
-  std::array<std::int32_t, 256> root_children_{};
-};
-
 // Buffers reused across the words of one tokenize() call.
 struct WordPieceTokenizer::Workspace {
-  NormalizedText word;       // a whitespace-delimited token after clean-up
+  NormalizedText word;  // a whitespace-delimited token after clean-up
   bool word_is_ascii = true;
-  NormalizedText stripped;   // the word after accent stripping
+  // Special tokens kept as they are by the first lowercasing may sit inside
+  // longer words, which BasicTokenizer lowercases again.
+  bool lowercase_words = false;
+  NormalizedText lowercased;
+  NormalizedText stripped;  // after accent stripping
   DecompositionBuffer decomposition;
 };
 
@@ -229,13 +144,13 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocabulary, Word
     : vocabulary_(std::move(vocabulary)),
       options_(std::move(options)),
       strip_accents_(options_.strip_accents.value_or(options_.lowercase)),
-      trie_(std::make_unique<VocabularyTrie>(vocabulary_)) {
+      index_(std::make_unique<WordPieceVocabulary>(vocabulary_, options_.continuing_subword_prefix)) {
   const auto require = [&](const std::string& token, const char* role) {
-    const std::int64_t id = trie_->id(trie_->walk(0, token));
+    const std::int64_t id = index_->find(token);
     if (id < 0) throw std::invalid_argument(std::string(role) + " token \"" + token + "\" is not in the vocabulary");
     return id;
   };
-  const auto optional = [&](const std::string& token) { return trie_->id(trie_->walk(0, token)); };
+  const auto optional = [&](const std::string& token) { return index_->find(token); };
   special_ids_.unk = require(options_.unk_token, "unknown");
   special_ids_.cls = require(options_.cls_token, "[CLS]");
   special_ids_.sep = require(options_.sep_token, "[SEP]");
@@ -248,7 +163,6 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocabulary, Word
       special_tokens_.push_back(*token);
     }
   }
-  continuation_node_ = trie_->walk(0, options_.continuing_subword_prefix);
 }
 
 WordPieceTokenizer::~WordPieceTokenizer() = default;
@@ -280,12 +194,18 @@ std::vector<Token> WordPieceTokenizer::tokenize(std::string_view text) const {
 
   // PreTrainedTokenizer.tokenize lowercases everything but special tokens
   // before BasicTokenizer sees the text.
-  const NormalizedText source =
-      options_.lowercase ? lowercase_except(text, special_tokens_) : NormalizedText::copy_of(text);
+  Workspace work;
+  LowercasedText lowercased;
+  if (options_.lowercase) {
+    lowercased = lowercase_except(text, special_tokens_);
+    work.lowercase_words = lowercased.kept_any;
+  } else {
+    lowercased.text = NormalizedText::copy_of(text);
+  }
+  const NormalizedText& source = lowercased.text;
   const std::string_view chars = source.text();
 
   std::vector<Token> tokens;
-  Workspace work;
   std::size_t pos = 0;
   while (pos < chars.size()) {
     const std::size_t begin = pos;
@@ -329,13 +249,20 @@ void WordPieceTokenizer::tokenize_word(Workspace& work, std::vector<Token>& out)
   if (special) {
     // BasicTokenizer's never_split: kept whole, then looked up by WordPiece.
     append_wordpieces(word, 0, word.size(), out);
-  } else if (strip_accents_ && !work.word_is_ascii) {
-    work.stripped.clear();
-    decompose(word, 0, word.size(), unicode::Decomposition::kCanonical, unicode::is_nonspacing_mark,
-              work.decomposition, work.stripped);
-    split_on_punctuation(work.stripped, out);
   } else {
-    split_on_punctuation(word, out);
+    const NormalizedText* normalized = &word;
+    if (work.lowercase_words) {
+      work.lowercased.clear();
+      append_lowercase(word, work.lowercased);
+      normalized = &work.lowercased;
+    }
+    if (strip_accents_ && !work.word_is_ascii) {
+      work.stripped.clear();
+      decompose(*normalized, 0, normalized->size(), unicode::Decomposition::kCanonical,
+                unicode::is_nonspacing_mark, work.decomposition, work.stripped);
+      normalized = &work.stripped;
+    }
+    split_on_punctuation(*normalized, out);
   }
   word.clear();
   work.word_is_ascii = true;
@@ -366,10 +293,10 @@ void WordPieceTokenizer::append_wordpieces(const NormalizedText& text, std::size
   if (count_code_points(word) <= options_.max_input_chars_per_word) {
     std::size_t start = 0;
     while (start < word.size()) {
-      const auto [length, id] = trie_->longest_prefix(start == 0 ? 0 : continuation_node_, word.substr(start));
-      if (length == 0) break;
-      out.push_back({id, text.original_span(begin + start, begin + start + length)});
-      start += length;
+      const WordPieceVocabulary::Match match = index_->longest_match(word.substr(start), start > 0);
+      if (match.length == 0) break;
+      out.push_back({match.id, text.original_span(begin + start, begin + start + match.length)});
+      start += match.length;
     }
     if (start == word.size()) return;
   }

@@ -2,6 +2,8 @@
 // JSONL or NPY (jsonl_writer.h, npy_writer.h).
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -9,8 +11,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <ATen/ATen.h>
 
 #include "bert_embed/tokenizer.h"
 

@@ -18,8 +18,8 @@ namespace bert_embed {
 void append_json_string(std::string& out, std::string_view text);
 
 // Appends the shortest decimal form that parses back to the same float
-// (std::to_chars). Throws std::invalid_argument for NaN and infinities,
-// which JSON cannot represent.
+// (std::to_chars; -0 as "-0.0", so that its sign survives). Throws std::invalid_argument for NaN
+// and infinities, which JSON cannot represent.
 void append_json_float(std::string& out, float value);
 
 class JsonlWriter final : public EmbeddingWriter {

@@ -1,11 +1,11 @@
 // Which hidden states to keep, and how to combine several of them.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <ATen/ATen.h>
 
 namespace bert_embed {
 

@@ -35,7 +35,7 @@ class NpyWriter final : public EmbeddingWriter {
 
   std::unique_ptr<OutputFile> data_;
   std::unique_ptr<OutputFile> offsets_file_;  // per token only
-  std::vector<std::int64_t> offsets_;          // per token: token rows before each line
+  std::vector<std::int64_t> offsets_;         // per token: token rows before each line
   std::int64_t rows_ = 0;
   std::size_t header_size_;  // reserved for the largest shape
 };

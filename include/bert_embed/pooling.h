@@ -1,9 +1,9 @@
 // The pooling stage: per-token hidden states -> one vector per text.
 #pragma once
 
-#include <string_view>
-
 #include <ATen/ATen.h>
+
+#include <string_view>
 
 namespace bert_embed {
 

@@ -3,11 +3,11 @@
 // the first three are fitted on data or read from a file.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
-
-#include <ATen/ATen.h>
 
 namespace bert_embed {
 
@@ -65,12 +65,12 @@ class PostProcessor {
   std::int64_t slots_ = 0;  // 0 until fitted or loaded
   std::int64_t dim_ = 0;
   // float64, contiguous; undefined when their transform is off.
-  at::Tensor whiten_mean_;          // [slots, dim]
-  at::Tensor whiten_matrix_;        // [slots, dim, K]
-  at::Tensor remove_mean_;          // [slots, dim1], dim1 = K when whitening, else dim
-  at::Tensor remove_directions_;    // [slots, D, dim1], orthonormal rows
-  at::Tensor standardize_mean_;     // [slots, dim1]
-  at::Tensor standardize_scale_;    // [slots, dim1]
+  at::Tensor whiten_mean_;        // [slots, dim]
+  at::Tensor whiten_matrix_;      // [slots, dim, K]
+  at::Tensor remove_mean_;        // [slots, dim1], dim1 = K when whitening, else dim
+  at::Tensor remove_directions_;  // [slots, D, dim1], orthonormal rows
+  at::Tensor standardize_mean_;   // [slots, dim1]
+  at::Tensor standardize_scale_;  // [slots, dim1]
 };
 
 }  // namespace bert_embed

@@ -17,6 +17,7 @@
 namespace bert_embed {
 
 class NormalizedText;
+class WordPieceVocabulary;
 
 struct WordPieceOptions {
   bool lowercase = true;
@@ -55,7 +56,6 @@ class WordPieceTokenizer final : public Tokenizer {
   const WordPieceOptions& options() const { return options_; }
 
  private:
-  class VocabularyTrie;
   struct Workspace;
 
   void tokenize_word(Workspace& work, std::vector<Token>& out) const;
@@ -66,8 +66,7 @@ class WordPieceTokenizer final : public Tokenizer {
   std::vector<std::string> vocabulary_;
   WordPieceOptions options_;
   bool strip_accents_;
-  std::unique_ptr<VocabularyTrie> trie_;
-  std::int32_t continuation_node_;  // trie node after the continuing-subword prefix
+  std::unique_ptr<WordPieceVocabulary> index_;
   std::vector<std::string> special_tokens_;
   SpecialTokenIds special_ids_;
 };

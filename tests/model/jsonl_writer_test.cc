@@ -5,12 +5,12 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "command.h"
 #include "fixtures.h"
@@ -24,7 +24,8 @@ using ordered_json = nlohmann::ordered_json;
 
 std::vector<ordered_json> parse_lines(const fs::path& file) {
   std::vector<ordered_json> objects;
-  for (const std::string& line : test::read_lines(file)) objects.push_back(ordered_json::parse(line));
+  for (const std::string& line : test::read_lines(file))
+    objects.push_back(ordered_json::parse(line));
   return objects;
 }
 
@@ -47,7 +48,8 @@ bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 
            same_bits(static_cast<float>(node.get<double>()), values[position++]);
   };
   if (!walk(array) || position != flat.numel()) {
-    return ::testing::AssertionFailure() << "mismatch at element " << position << " of " << array.dump();
+    return ::testing::AssertionFailure()
+           << "mismatch at element " << position << " of " << array.dump();
   }
   return ::testing::AssertionSuccess();
 }
@@ -72,7 +74,8 @@ TEST(AppendJsonString, PassesUtf8Through) {
   std::string out;
   append_json_string(out, "caf\xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x98\x80");
   EXPECT_EQ(out, "\"caf\xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x98\x80\"");
-  EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(), "caf\xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x98\x80");
+  EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(),
+            "caf\xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x98\x80");
 }
 
 TEST(AppendJsonFloat, ShortestFormParsesBackToTheSameFloat) {
@@ -86,7 +89,10 @@ TEST(AppendJsonFloat, ShortestFormParsesBackToTheSameFloat) {
                                       std::numeric_limits<float>::denorm_min(),
                                       std::numeric_limits<float>::max(),
                                       std::numeric_limits<float>::lowest()};
-  const at::Tensor random = at::randn({20000}) * at::pow(10.0, at::randint(-30, 30, {20000}));
+  // Magnitudes from subnormal to near the largest float.
+  const at::Tensor random =
+      (at::randn({20000}, at::kDouble) * at::pow(10.0, at::randint(-44, 38, {20000}, at::kDouble)))
+          .to(at::kFloat);
   std::vector<float> values(special);
   values.insert(values.end(), random.data_ptr<float>(), random.data_ptr<float>() + random.numel());
   for (const float value : values) {
@@ -105,8 +111,10 @@ TEST(AppendJsonFloat, ShortestFormParsesBackToTheSameFloat) {
 
 TEST(AppendJsonFloat, RefusesNanAndInfinity) {
   std::string out;
-  EXPECT_THROW(append_json_float(out, std::numeric_limits<float>::quiet_NaN()), std::invalid_argument);
-  EXPECT_THROW(append_json_float(out, std::numeric_limits<float>::infinity()), std::invalid_argument);
+  EXPECT_THROW(append_json_float(out, std::numeric_limits<float>::quiet_NaN()),
+               std::invalid_argument);
+  EXPECT_THROW(append_json_float(out, std::numeric_limits<float>::infinity()),
+               std::invalid_argument);
 }
 
 TEST(JsonlWriter, PooledRecordsInInputOrder) {
@@ -158,7 +166,8 @@ TEST(JsonlWriter, PerTokenRecords) {
   const fs::path output = dir.path() / "out.jsonl";
   const at::Tensor embeddings = at::randn({1, 3, 4});
   auto writer = make_embedding_writer(jsonl_options(output, {"-1"}, true));
-  writer->write(TokenRecord{0, "a", {"[CLS]", "h\xC3\xA9llo", "[SEP]"}, {{0, 0}, {0, 6}, {0, 0}}, embeddings});
+  writer->write(TokenRecord{
+      0, "a", {"[CLS]", "h\xC3\xA9llo", "[SEP]"}, {{0, 0}, {0, 6}, {0, 0}}, embeddings});
   writer->write(TokenRecord{1, std::nullopt, {}, {}, at::zeros({1, 0, 4})});
   writer->finish();
 
@@ -176,7 +185,8 @@ TEST(JsonlWriter, PerTokenLayersKeptApart) {
   const fs::path output = dir.path() / "out.jsonl";
   const at::Tensor embeddings = at::randn({2, 3, 4});  // [slots, tokens, dim]
   auto writer = make_embedding_writer(jsonl_options(output, {"0", "-1"}, true));
-  writer->write(TokenRecord{0, std::nullopt, {"[CLS]", "x", "[SEP]"}, {{0, 0}, {0, 1}, {0, 0}}, embeddings});
+  writer->write(
+      TokenRecord{0, std::nullopt, {"[CLS]", "x", "[SEP]"}, {{0, 0}, {0, 1}, {0, 0}}, embeddings});
   writer->finish();
 
   const ordered_json line = parse_lines(output).at(0);
@@ -192,7 +202,8 @@ TEST(JsonlWriter, JqParsesEveryLine) {
   const at::Tensor vectors = at::randn({4, 2, 3}) * 1e-20;
   auto writer = make_embedding_writer(jsonl_options(output, {"1", "2"}));
   for (std::int64_t i = 0; i < 4; ++i) {
-    writer->write(PooledRecord{i, std::string("id\t\x01\"\\\xE2\x82\xAC") + std::to_string(i), vectors[i]});
+    writer->write(
+        PooledRecord{i, std::string("id\t\x01\"\\\xE2\x82\xAC") + std::to_string(i), vectors[i]});
   }
   writer->finish();
 
@@ -201,10 +212,14 @@ TEST(JsonlWriter, JqParsesEveryLine) {
       test::shell_quote(output.string()));
   ASSERT_EQ(jq.exit_status, 0) << jq.output;
   EXPECT_EQ(jq.output,
-            "[0,\"id\\t\\u0001\\\"\\\\\xE2\x82\xAC" "0\",[\"1\",\"2\"],3]\n"
-            "[1,\"id\\t\\u0001\\\"\\\\\xE2\x82\xAC" "1\",[\"1\",\"2\"],3]\n"
-            "[2,\"id\\t\\u0001\\\"\\\\\xE2\x82\xAC" "2\",[\"1\",\"2\"],3]\n"
-            "[3,\"id\\t\\u0001\\\"\\\\\xE2\x82\xAC" "3\",[\"1\",\"2\"],3]\n");
+            "[0,\"id\\t\\u0001\\\"\\\\\xE2\x82\xAC"
+            "0\",[\"1\",\"2\"],3]\n"
+            "[1,\"id\\t\\u0001\\\"\\\\\xE2\x82\xAC"
+            "1\",[\"1\",\"2\"],3]\n"
+            "[2,\"id\\t\\u0001\\\"\\\\\xE2\x82\xAC"
+            "2\",[\"1\",\"2\"],3]\n"
+            "[3,\"id\\t\\u0001\\\"\\\\\xE2\x82\xAC"
+            "3\",[\"1\",\"2\"],3]\n");
 }
 
 TEST(JsonlWriter, WritesToStandardOutput) {
@@ -240,7 +255,8 @@ TEST(JsonlWriter, InvalidUtf8IsNamed) {
     writer->write(PooledRecord{0, std::string("ab\xFF"), at::ones({1, 3})});
     FAIL() << "invalid UTF-8 was written";
   } catch (const std::invalid_argument& error) {
-    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "record 0: id is not valid UTF-8 (byte 2)", error.what());
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "record 0: id is not valid UTF-8 (byte 2)",
+                        error.what());
   }
 }
 
@@ -248,13 +264,15 @@ TEST(EmbeddingWriter, ChecksOrderKindAndShapes) {
   const test::TempDir dir;
   auto writer = make_embedding_writer(jsonl_options(dir.path() / "out.jsonl", {"-2", "-1"}));
   EXPECT_THROW(writer->write(PooledRecord{1, std::nullopt, at::ones({2, 3})}), std::logic_error);
-  EXPECT_THROW(writer->write(PooledRecord{0, std::nullopt, at::ones({1, 3})}), std::invalid_argument);
+  EXPECT_THROW(writer->write(PooledRecord{0, std::nullopt, at::ones({1, 3})}),
+               std::invalid_argument);
   EXPECT_THROW(writer->write(PooledRecord{0, std::nullopt, at::ones({2, 3}, at::kDouble)}),
                std::invalid_argument);
   EXPECT_THROW(writer->write(TokenRecord{0, std::nullopt, {"a"}, {{0, 1}}, at::ones({2, 1, 3})}),
                std::logic_error);
   writer->write(PooledRecord{0, std::nullopt, at::ones({2, 3})});
-  EXPECT_THROW(writer->write(PooledRecord{1, std::nullopt, at::ones({2, 4})}), std::invalid_argument);
+  EXPECT_THROW(writer->write(PooledRecord{1, std::nullopt, at::ones({2, 4})}),
+               std::invalid_argument);
   EXPECT_EQ(writer->records_written(), 1);
   writer->finish();
   EXPECT_THROW(writer->finish(), std::logic_error);
@@ -263,8 +281,9 @@ TEST(EmbeddingWriter, ChecksOrderKindAndShapes) {
 TEST(EmbeddingWriter, TokensSpansAndEmbeddingsMustAgree) {
   const test::TempDir dir;
   auto writer = make_embedding_writer(jsonl_options(dir.path() / "out.jsonl", {"-1"}, true));
-  EXPECT_THROW(writer->write(TokenRecord{0, std::nullopt, {"a", "b"}, {{0, 1}}, at::ones({1, 2, 3})}),
-               std::invalid_argument);
+  EXPECT_THROW(
+      writer->write(TokenRecord{0, std::nullopt, {"a", "b"}, {{0, 1}}, at::ones({1, 2, 3})}),
+      std::invalid_argument);
   EXPECT_THROW(writer->write(TokenRecord{0, std::nullopt, {"a"}, {{0, 1}}, at::ones({1, 2, 3})}),
                std::invalid_argument);
 }

@@ -91,7 +91,8 @@ TEST(ParseLayers, MalformedPartsAreNamed) {
 }
 
 TEST(ParseLayers, BackwardsRangeIsRefused) {
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "range \"2:1\" runs backwards", layer_error("2:1", 2));
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "range \"2:1\" runs backwards",
+                      layer_error("2:1", 2));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "runs backwards", layer_error("-1:-2", 2));
 }
 
@@ -143,9 +144,8 @@ TEST(AggregateLayers, ConcatJoinsLayersInTheOrderAsked) {
   EXPECT_TRUE(at::equal(joined[1][0], at::arange(12, 24, at::kFloat)));
   // A non-contiguous input (layers reordered) is joined in its own order.
   const at::Tensor reordered = per_layer.index_select(1, at::tensor({2, 0}, at::kLong));
-  const at::Tensor joined_reordered =
-      aggregate_layers(reordered.transpose(0, 1).contiguous().transpose(0, 1),
-                       LayerAggregation::kConcat);
+  const at::Tensor joined_reordered = aggregate_layers(
+      reordered.transpose(0, 1).contiguous().transpose(0, 1), LayerAggregation::kConcat);
   EXPECT_TRUE(at::equal(joined_reordered[0][0],
                         at::cat({at::arange(8, 12, at::kFloat), at::arange(0, 4, at::kFloat)})));
 }

@@ -1,11 +1,12 @@
 #include "bert_embed/output_file.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include <algorithm>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <stdexcept>
 #include <string>
@@ -20,7 +21,8 @@ namespace fs = std::filesystem;
 
 std::vector<std::string> entries(const fs::path& dir) {
   std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(dir))
+    names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -155,8 +157,8 @@ TEST(OutputFile, MissingDirectoryIsNamed) {
 TEST(OutputFile, DirectoryAsTargetIsRefused) {
   const test::TempDir dir;
   const std::string message = creation_error(dir.path());
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "is a directory", message);
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "is a directory",
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "names a directory", message);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "names a directory",
                       creation_error(dir.path().string() + "/"));
 }
 

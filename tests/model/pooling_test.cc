@@ -44,7 +44,9 @@ class PoolingGolden : public ::testing::Test {
     at::Tensor include = at::zeros({count, seq}, at::kLong);
     for (std::int64_t b = 0; b < count; ++b) {
       const std::int64_t line = first + b;
-      hidden.select(1, b).narrow(1, 0, length(line)).copy_(hidden_.narrow(1, offsets_[line], length(line)));
+      hidden.select(1, b)
+          .narrow(1, 0, length(line))
+          .copy_(hidden_.narrow(1, offsets_[line], length(line)));
       include[b].narrow(0, 0, length(line)).fill_(1);
     }
     return {hidden, include};

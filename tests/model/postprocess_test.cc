@@ -69,8 +69,9 @@ TEST(PostProcessor, L2NormalizationGivesUnitRowsAndKeepsZeroVectors) {
   EXPECT_LE(max_abs(norms - 1.0), 1e-5);
   EXPECT_TRUE(at::equal(normalized[3][1], at::zeros({kDim})));
   // Direction is kept.
-  const double cosine = at::dot(normalized[0][0].to(at::kDouble), rows[0][0].to(at::kDouble)).item<double>() /
-                        rows[0][0].to(at::kDouble).norm().item<double>();
+  const double cosine =
+      at::dot(normalized[0][0].to(at::kDouble), rows[0][0].to(at::kDouble)).item<double>() /
+      rows[0][0].to(at::kDouble).norm().item<double>();
   EXPECT_NEAR(cosine, 1.0, 1e-6);
 }
 
@@ -100,7 +101,8 @@ TEST(PostProcessor, WhiteningGivesIdentityCovariance) {
     const at::Tensor rows = correlated_rows();
     const at::Tensor out = fitted(options, rows).apply(rows);
     ASSERT_EQ(out.sizes(), (std::vector<std::int64_t>{kRows, kSlots, components}));
-    const at::Tensor identity = at::eye(components, at::kDouble).expand({kSlots, components, components});
+    const at::Tensor identity =
+        at::eye(components, at::kDouble).expand({kSlots, components, components});
     EXPECT_LE(max_abs(covariance(out) - identity), 1e-4) << "K = " << components;
     EXPECT_LE(max_abs(out.to(at::kDouble).mean(0)), 1e-4);
   }
@@ -139,7 +141,8 @@ TEST(PostProcessor, RemoveTopRemovesTheVarianceAlongTheTopDirections) {
     const auto [values, vectors] = at::linalg_eigh(covariance(rows)[slot]);
     const at::Tensor descending = vectors.flip({1});
     const at::Tensor removed = out.select(1, slot).matmul(descending.narrow(1, 0, kRemoved));
-    const at::Tensor kept = out.select(1, slot).matmul(descending.narrow(1, kRemoved, kDim - kRemoved));
+    const at::Tensor kept =
+        out.select(1, slot).matmul(descending.narrow(1, kRemoved, kDim - kRemoved));
     const double largest = values.max().item<double>();
     EXPECT_LE(removed.var(0).max().item<double>(), 1e-9 * largest) << "slot " << slot;
     // The other directions keep their variance.
@@ -204,7 +207,8 @@ TEST(PostProcessor, StatisticsFileIsSelfDescribingJson) {
   fitted(options, rows).save(dir.path() / "stats.json");
   std::ifstream in(dir.path() / "stats.json");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "\"format\": \"bert-embed post-processing statistics\"", text);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring,
+                      "\"format\": \"bert-embed post-processing statistics\"", text);
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "\"name\": \"whiten\"", text);
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "\"dtype\": \"<f8\"", text);
   EXPECT_EQ(text.find("remove-top"), std::string::npos);
@@ -269,25 +273,30 @@ TEST(PostProcessor, LoadErrorsNameTheFile) {
     return message;
   };
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "not valid JSON", load_text("{\"format\": "));
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "not a bert-embed statistics file", load_text("[1, 2]"));
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "not a bert-embed statistics file",
+                      load_text("[1, 2]"));
   const std::string header =
       "{\"format\": \"bert-embed post-processing statistics\", \"version\": 1, \"slots\": 1, "
       "\"dim\": 2, \"transforms\": [{\"name\": \"standardize\", ";
-  const std::string scale = "\"scale\": {\"dtype\": \"<f8\", \"shape\": [1, 2], \"base64\": "
-                            "\"AAAAAAAA8D8AAAAAAADwPw==\"}";
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "\"mean\" is missing", load_text(header + scale + "}]}"));
+  const std::string scale =
+      "\"scale\": {\"dtype\": \"<f8\", \"shape\": [1, 2], \"base64\": "
+      "\"AAAAAAAA8D8AAAAAAADwPw==\"}";
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "\"mean\" is missing",
+                      load_text(header + scale + "}]}"));
   EXPECT_PRED_FORMAT2(
       ::testing::IsSubstring, "shape [1,3] where [1,2] was expected",
       load_text(header + "\"mean\": {\"dtype\": \"<f8\", \"shape\": [1, 3], \"base64\": \"\"}, " +
                 scale + "}]}"));
-  EXPECT_PRED_FORMAT2(
-      ::testing::IsSubstring, "8 bytes of data",
-      load_text(header + "\"mean\": {\"dtype\": \"<f8\", \"shape\": [1, 2], \"base64\": "
-                         "\"AAAAAAAA8D8=\"}, " + scale + "}]}"));
-  EXPECT_PRED_FORMAT2(
-      ::testing::IsSubstring, "not base64",
-      load_text(header + "\"mean\": {\"dtype\": \"<f8\", \"shape\": [1, 2], \"base64\": "
-                         "\"@@@@\"}, " + scale + "}]}"));
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "8 bytes of data",
+                      load_text(header +
+                                "\"mean\": {\"dtype\": \"<f8\", \"shape\": [1, 2], \"base64\": "
+                                "\"AAAAAAAA8D8=\"}, " +
+                                scale + "}]}"));
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "not base64",
+                      load_text(header +
+                                "\"mean\": {\"dtype\": \"<f8\", \"shape\": [1, 2], \"base64\": "
+                                "\"@@@@\"}, " +
+                                scale + "}]}"));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "unknown transform",
                       load_text(header + "\"x\": 1}, {\"name\": \"rotate\"}]}"));
 }
@@ -300,8 +309,10 @@ TEST(PostProcessor, HandWrittenStatisticsFileIsApplied) {
   std::ofstream(file)
       << "{\"format\": \"bert-embed post-processing statistics\", \"version\": 1, \"slots\": 1, "
          "\"dim\": 2, \"transforms\": [{\"name\": \"standardize\", "
-         "\"mean\": {\"dtype\": \"<f8\", \"shape\": [1, 2], \"base64\": \"AAAAAAAA8D8AAAAAAAAAQA==\"}, "
-         "\"scale\": {\"dtype\": \"<f8\", \"shape\": [1, 2], \"base64\": \"AAAAAAAA8D8AAAAAAADwPw==\"}}]}";
+         "\"mean\": {\"dtype\": \"<f8\", \"shape\": [1, 2], \"base64\": "
+         "\"AAAAAAAA8D8AAAAAAAAAQA==\"}, "
+         "\"scale\": {\"dtype\": \"<f8\", \"shape\": [1, 2], \"base64\": "
+         "\"AAAAAAAA8D8AAAAAAADwPw==\"}}]}";
   PostProcessOptions options;
   options.standardize = true;
   PostProcessor processor(options);

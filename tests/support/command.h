@@ -21,7 +21,8 @@ inline CommandResult run_command(const std::string& command) {
   CommandResult result;
   char buffer[4096];
   std::size_t read = 0;
-  while ((read = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, read);
+  while ((read = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
+    result.output.append(buffer, read);
   const int status = ::pclose(pipe);
   if (WIFEXITED(status)) result.exit_status = WEXITSTATUS(status);
   return result;

@@ -1,0 +1,179 @@
+#include "bert_embed/tokenizer.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bert_embed/sentencepiece_tokenizer.h"
+#include "bert_embed/wordpiece_tokenizer.h"
+#include "fixtures.h"
+#include "temp_dir.h"
+
+namespace bert_embed {
+namespace {
+
+using Ids = std::vector<std::int64_t>;
+using Spans = std::vector<std::pair<std::size_t, std::size_t>>;
+
+// Words separated by single spaces; a word's id is 100 + its length.
+class WordLengthTokenizer final : public Tokenizer {
+ public:
+  WordLengthTokenizer() {
+    special_.cls = 1;
+    special_.sep = 2;
+  }
+  std::vector<Token> tokenize(std::string_view text) const override {
+    std::vector<Token> tokens;
+    std::size_t begin = 0;
+    while (begin < text.size()) {
+      std::size_t end = text.find(' ', begin);
+      if (end == std::string_view::npos) end = text.size();
+      tokens.push_back({static_cast<std::int64_t>(100 + end - begin), {begin, end}});
+      begin = end + 1;
+    }
+    return tokens;
+  }
+  std::string id_to_token(std::int64_t id) const override { return std::to_string(id); }
+  std::size_t vocab_size() const override { return 200; }
+  const SpecialTokenIds& special_ids() const override { return special_; }
+
+ private:
+  SpecialTokenIds special_;
+};
+
+Spans spans_of(const Encoding& encoding) {
+  Spans out;
+  for (const Span& span : encoding.spans) out.emplace_back(span.begin, span.end);
+  return out;
+}
+
+// How many tokens of each text survive encode_pair's truncation.
+std::pair<std::size_t, std::size_t> kept_after_truncation(std::size_t first_words, std::size_t second_words,
+                                                          std::size_t max_length) {
+  const auto words = [](std::size_t count) {
+    std::string text;
+    for (std::size_t i = 0; i < count; ++i) text += i ? " w" : "w";
+    return text;
+  };
+  const Encoding encoding = WordLengthTokenizer().encode_pair(words(first_words), words(second_words), max_length);
+  std::pair<std::size_t, std::size_t> kept{0, 0};
+  for (std::size_t i = 0; i < encoding.size(); ++i) {
+    if (encoding.special[i]) continue;
+    (encoding.type_ids[i] == 0 ? kept.first : kept.second) += 1;
+  }
+  return kept;
+}
+
+TEST(TokenizerEncode, FramesTheTextWithClsAndSep) {
+  const Encoding encoding = WordLengthTokenizer().encode("a bb ccc", 0);
+  EXPECT_EQ(encoding.ids, (Ids{1, 101, 102, 103, 2}));
+  EXPECT_EQ(encoding.type_ids, (Ids{0, 0, 0, 0, 0}));
+  EXPECT_EQ(encoding.special, (std::vector<bool>{true, false, false, false, true}));
+  EXPECT_EQ(spans_of(encoding), (Spans{{0, 0}, {0, 1}, {2, 4}, {5, 8}, {0, 0}}));
+  EXPECT_FALSE(encoding.truncated);
+  EXPECT_EQ(WordLengthTokenizer().encode("", 0).ids, (Ids{1, 2}));
+}
+
+TEST(TokenizerEncode, TruncatesToMaxLengthCountingSpecialTokens) {
+  const WordLengthTokenizer tokenizer;
+  EXPECT_FALSE(tokenizer.encode("a bb ccc", 5).truncated);
+  const Encoding truncated = tokenizer.encode("a bb ccc", 4);
+  EXPECT_EQ(truncated.ids, (Ids{1, 101, 102, 2}));
+  EXPECT_TRUE(truncated.truncated);
+  EXPECT_EQ(tokenizer.encode("a bb ccc", 2).ids, (Ids{1, 2}));
+  EXPECT_THROW(tokenizer.encode("a", 1), std::invalid_argument);
+}
+
+TEST(TokenizerEncodePair, FramesBothTextsWithTypeIds) {
+  const Encoding encoding = WordLengthTokenizer().encode_pair("a bb", "ccc d", 0);
+  EXPECT_EQ(encoding.ids, (Ids{1, 101, 102, 2, 103, 101, 2}));
+  EXPECT_EQ(encoding.type_ids, (Ids{0, 0, 0, 0, 1, 1, 1}));
+  EXPECT_EQ(encoding.special, (std::vector<bool>{true, false, false, true, false, false, true}));
+  // Spans of the second text index the second text.
+  EXPECT_EQ(spans_of(encoding), (Spans{{0, 0}, {0, 1}, {2, 4}, {0, 0}, {0, 3}, {4, 5}, {0, 0}}));
+  EXPECT_FALSE(encoding.truncated);
+}
+
+TEST(TokenizerEncodePair, TruncatesLongestFirstLikeTransformers) {
+  // Worked by hand from truncate_sequences(strategy="longest_first"): one
+  // token at a time from the longer text, from the second one on a tie.
+  EXPECT_EQ(kept_after_truncation(5, 3, 8), (std::pair<std::size_t, std::size_t>{3, 2}));
+  EXPECT_EQ(kept_after_truncation(2, 6, 7), (std::pair<std::size_t, std::size_t>{2, 2}));
+  EXPECT_EQ(kept_after_truncation(3, 3, 7), (std::pair<std::size_t, std::size_t>{2, 2}));
+  EXPECT_EQ(kept_after_truncation(4, 1, 6), (std::pair<std::size_t, std::size_t>{2, 1}));
+  EXPECT_EQ(kept_after_truncation(4, 1, 8), (std::pair<std::size_t, std::size_t>{4, 1}));
+  EXPECT_EQ(kept_after_truncation(4, 2, 3), (std::pair<std::size_t, std::size_t>{0, 0}));
+  EXPECT_TRUE(WordLengthTokenizer().encode_pair("a b", "c", 5).truncated);
+  EXPECT_THROW(WordLengthTokenizer().encode_pair("a", "b", 2), std::invalid_argument);
+}
+
+TEST(LoadTokenizer, PicksTheImplementationFromTheFiles) {
+  const auto fixtures = test::fixtures_dir();
+  const auto uncased = load_tokenizer(fixtures / "vocab/bert-base-uncased");
+  ASSERT_NE(dynamic_cast<const WordPieceTokenizer*>(uncased.get()), nullptr);
+  EXPECT_TRUE(dynamic_cast<const WordPieceTokenizer&>(*uncased).options().lowercase);
+  EXPECT_EQ(uncased->special_ids().cls, 101);
+  EXPECT_EQ(uncased->vocab_size(), 30522u);
+
+  const auto chinese = load_tokenizer(fixtures / "vocab/bert-base-chinese");
+  EXPECT_FALSE(dynamic_cast<const WordPieceTokenizer&>(*chinese).options().lowercase);
+
+  const auto albert = load_tokenizer(fixtures / "models/tiny-albert");
+  EXPECT_NE(dynamic_cast<const SentencePieceTokenizer*>(albert.get()), nullptr);
+}
+
+TEST(LoadTokenizer, ReadsTokenizerJsonLikeVocabTxt) {
+  const auto fixtures = test::fixtures_dir();
+  std::vector<std::string> lines = test::read_lines(fixtures / "corpora/edge_cases.txt");
+  const std::vector<std::string> english = test::read_lines(fixtures / "corpora/english.txt");
+  lines.insert(lines.end(), english.begin(), english.end());
+  for (const char* name : {"bert-base-uncased", "bert-base-chinese"}) {
+    const test::TempDir dir;
+    std::filesystem::copy_file(fixtures / "vocab" / name / "tokenizer.json", dir.path() / "tokenizer.json");
+    const auto from_json = load_tokenizer(dir.path());
+    const auto from_vocab = load_tokenizer(fixtures / "vocab" / name);
+    ASSERT_EQ(from_json->vocab_size(), from_vocab->vocab_size()) << name;
+    for (const std::string& line : lines) EXPECT_EQ(from_json->encode(line, 0).ids, from_vocab->encode(line, 0).ids);
+  }
+}
+
+std::string load_error(const std::filesystem::path& dir) {
+  try {
+    load_tokenizer(dir);
+  } catch (const std::runtime_error& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "loading " << dir << " did not fail";
+  return "";
+}
+
+TEST(LoadTokenizer, NamesWhatIsMissingOrMalformed) {
+  const test::TempDir empty;
+  EXPECT_NE(load_error(empty.path()).find(empty.path().string()), std::string::npos);
+  EXPECT_NE(load_error(empty.path()).find("vocab.txt"), std::string::npos);
+  EXPECT_NE(load_error(empty.path() / "absent").find("absent"), std::string::npos);
+
+  const auto vocab = test::fixtures_dir() / "vocab/bert-base-uncased/vocab.txt";
+  const test::TempDir bad_json;
+  std::filesystem::copy_file(vocab, bad_json.path() / "vocab.txt");
+  std::ofstream(bad_json.path() / "tokenizer_config.json") << "{\"do_lower_case\": tru";
+  EXPECT_NE(load_error(bad_json.path()).find("tokenizer_config.json"), std::string::npos);
+
+  const test::TempDir bad_field;
+  std::filesystem::copy_file(vocab, bad_field.path() / "vocab.txt");
+  std::ofstream(bad_field.path() / "tokenizer_config.json") << R"({"do_lower_case": "yes"})";
+  EXPECT_NE(load_error(bad_field.path()).find("do_lower_case"), std::string::npos);
+
+  const test::TempDir not_wordpiece;
+  std::ofstream(not_wordpiece.path() / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": {}}})";
+  const std::string message = load_error(not_wordpiece.path());
+  EXPECT_NE(message.find("tokenizer.json"), std::string::npos) << message;
+  EXPECT_NE(message.find("model.type"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace bert_embed
