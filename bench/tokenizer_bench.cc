@@ -57,8 +57,8 @@ int run(int argc, char** argv) {
   std::sort(seconds.begin(), seconds.end());
   const double median = seconds[seconds.size() / 2];
   std::printf("file %s: %zu lines, %zu bytes, %zu tokens\n", argv[2], lines.size(), bytes, tokens);
-  std::printf("median of %d: %.4f s, %.2f MB/s, %.0f lines/s\n", repeats, median, bytes / median / 1e6,
-              lines.size() / median);
+  std::printf("median of %d: %.4f s, %.2f MB/s, %.0f lines/s\n", repeats, median,
+              static_cast<double>(bytes) / median / 1e6, static_cast<double>(lines.size()) / median);
   return 0;
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Export a HuggingFace BERT or ALBERT checkpoint as a bert-embed bundle.
 
-A bundle is a directory holding model.pt (TorchScript encoder), optionally
-model.int8.pt (Linear layers dynamically quantized), the tokenizer files and
-bundle.json; the format is described in notes/bundle_contract.md.
+A bundle is a directory holding model.pt (TorchScript encoder with forward()
+and encode()), optionally model.int8.pt (Linear layers dynamically quantized),
+the tokenizer files with the effective tokenizer_config.json, and bundle.json;
+src/bundle.cc and src/encoder.cc read it.
 
 The encoder is written here in PyTorch rather than taken from transformers
 (not available on the target machines); its arithmetic follows HF BertModel /
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 FORMAT_VERSION = 1
@@ -469,10 +469,13 @@ def module_sources(config: EncoderConfig, has_pooler: bool) -> Dict[str, List[st
     return sources
 
 
-def normalize_checkpoint_keys(state: Dict[str, Tensor], architecture: str, path: Path) -> Dict[str, Tensor]:
+def normalize_checkpoint_keys(state: Dict[str, Tensor], architecture: str,
+                              path: Path) -> Tuple[Dict[str, Tensor], str]:
     """Drops the task-model prefix ('bert.' / 'albert.'), renames TF-era LayerNorm
-    gamma/beta as HF does, keeps only the encoder namespace (task heads are ignored)."""
+    gamma/beta as HF does, keeps only the encoder namespace (task heads are ignored).
+    Returns the encoder parameters and the prefix the checkpoint used ('' if none)."""
     prefix = architecture + "."
+    key_prefix = prefix if any(key.startswith(prefix) for key in state) else ""
     encoder_state = {}
     for key, tensor in state.items():
         name = key[len(prefix):] if key.startswith(prefix) else key
@@ -485,18 +488,19 @@ def normalize_checkpoint_keys(state: Dict[str, Tensor], architecture: str, path:
         if name in encoder_state:
             raise ExportError(f"{path}: parameter {name!r} appears twice (with and without {prefix!r})")
         encoder_state[name] = tensor
-    return encoder_state
+    return encoder_state, key_prefix
 
 
-def describe_keys(keys: List[str], limit: int = 12) -> str:
+def describe_keys(keys: List[str], key_prefix: str, limit: int = 12) -> str:
     keys = sorted(keys)
-    shown = ", ".join(keys[:limit])
+    shown = ", ".join(key_prefix + key for key in keys[:limit])
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def load_checkpoint_weights(model: Encoder, config: EncoderConfig, state: Dict[str, Tensor], path: Path) -> None:
-    """Fills `model` from the HF state dict, strictly: every parameter present, none extra,
-    every shape as config.json implies."""
+def load_checkpoint_weights(model: Encoder, config: EncoderConfig, state: Dict[str, Tensor], key_prefix: str,
+                            path: Path) -> None:
+    """Fills `model` from the HF encoder parameters, strictly: every parameter present,
+    none extra, every shape as config.json implies."""
     expected = model.state_dict()
     sources = module_sources(config, model.pooler is not None)
     assembled = {}
@@ -526,11 +530,11 @@ def load_checkpoint_weights(model: Encoder, config: EncoderConfig, state: Dict[s
     unexpected = [name for name in state if name not in used]
     problems = []
     if missing:
-        problems.append(f"missing {describe_keys(missing)}")
+        problems.append(f"missing {describe_keys(missing, key_prefix)}")
     if unexpected:
-        problems.append(f"unexpected {describe_keys(unexpected)}")
+        problems.append(f"unexpected {describe_keys(unexpected, key_prefix)}")
     if mismatched:
-        problems.append(f"wrong shape {describe_keys(mismatched)}")
+        problems.append(f"mismatched {describe_keys(mismatched, key_prefix)}")
     if problems:
         raise ExportError(f"{path}: weights do not match {config.origin} "
                           f"({config.architecture}, {config.num_layers} layers, hidden {config.hidden_size}): "
@@ -554,7 +558,7 @@ def init_random_weights(model: Encoder, config: EncoderConfig, seed: int) -> str
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
-        digest.update(tensor.numpy().tobytes())
+        digest.update(memoryview(tensor.numpy()))
     return digest.hexdigest()
 
 
@@ -589,10 +593,8 @@ def read_wordpiece_vocab(vocab_txt: Optional[Path], tokenizer_json: Optional[Pat
             raise ExportError(f"{vocab_txt}: cannot read: {error}") from None
         if lines and lines[-1] == "":
             lines.pop()
-        vocab = {}
-        for index, line in enumerate(lines):
-            vocab[line.rstrip("\n")] = index
-        return vocab
+        # Later duplicates win, as in BertTokenizer.
+        return {line: index for index, line in enumerate(lines)}
     document = read_json(tokenizer_json)
     model = document.get("model")
     if not isinstance(model, dict) or model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
@@ -756,7 +758,7 @@ def smoke_test(path: Path, reference: nn.Module, inputs: Tuple[Tensor, Tensor, T
     batch legitimately shifts int8 results a little."""
     def check(condition: bool, problem: str) -> None:
         if not condition:
-            raise RuntimeError(f"{path.name}: smoke test failed: {problem}")
+            raise ExportError(f"{path.name}: smoke test of the written module failed: {problem}")
 
     def max_difference(a: Tensor, b: Tensor) -> float:
         return float((a - b).abs().max()) if a.numel() else 0.0
@@ -783,17 +785,21 @@ def smoke_test(path: Path, reference: nn.Module, inputs: Tuple[Tensor, Tensor, T
             check(difference <= tolerance, f"padding changes real tokens by {difference:.3g}")
 
 
-def make_bundle_dir(bundle: Path, force: bool, protected: List[Path]) -> Path:
-    """Checks the destination and returns an empty temporary directory beside it."""
+def check_destination(bundle: Path, force: bool, inputs: List[Path]) -> None:
+    """Refuses to overwrite a non-empty bundle without --force, or ever a directory holding an input."""
     if bundle.exists() or bundle.is_symlink():
         if not bundle.is_dir():
             raise ExportError(f"{bundle}: exists and is not a directory")
         if any(bundle.iterdir()) and not force:
             raise ExportError(f"{bundle}: exists and is not empty; pass --force to replace it")
     resolved = bundle.resolve()
-    for path in protected:
+    for path in inputs:
         if resolved == path.resolve() or resolved in path.resolve().parents:
             raise ExportError(f"{bundle}: refusing to replace a directory holding the input {path}")
+
+
+def make_staging_dir(bundle: Path) -> Path:
+    """An empty directory beside `bundle`, with the permissions a new directory would get."""
     bundle.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{bundle.name}.", suffix=".tmp", dir=bundle.parent))
     umask = os.umask(0)
@@ -885,6 +891,7 @@ def export(args) -> Path:
     tokenizer_dir = args.vocab if args.vocab is not None else source
     if not tokenizer_dir.is_dir():
         raise ExportError(f"{tokenizer_dir}: not a directory")
+    check_destination(bundle, args.force, [path for path in (source, tokenizer_dir, args.config) if path is not None])
 
     if args.random_init:
         raw_config, origin = random_init_config(args, source)
@@ -902,7 +909,6 @@ def export(args) -> Path:
         raise ExportError(f"{tokenizer.files[0]}: the tokenizer has {tokenizer.vocab_size} ids but {origin} "
                           f"gives vocab_size {config.vocab_size}; the tokenizer does not belong to this model")
 
-    protected = [path for path in (source, tokenizer_dir) if path is not None]
     if args.random_init:
         model = Encoder(config, has_pooler=True)
         digest = init_random_weights(model, config, args.seed)
@@ -910,15 +916,15 @@ def export(args) -> Path:
                        "sha256": digest, "random_init": True, "seed": args.seed}
     else:
         weights_path, state = find_weights(source)
-        state = normalize_checkpoint_keys(state, config.architecture, weights_path)
+        state, key_prefix = normalize_checkpoint_keys(state, config.architecture, weights_path)
         model = Encoder(config, has_pooler=any(key.startswith("pooler.") for key in state))
-        load_checkpoint_weights(model, config, state, weights_path)
+        load_checkpoint_weights(model, config, state, key_prefix, weights_path)
         del state
         source_info = {"dir": source.resolve().name, "weights_file": weights_path.name,
                        "sha256": sha256_of(weights_path), "random_init": False}
     model.eval()
 
-    staging = make_bundle_dir(bundle, args.force, protected)
+    staging = make_staging_dir(bundle)
     try:
         write_bundle(staging, model, config, tokenizer, source_info, args.int8)
         publish_bundle(staging, bundle)
@@ -947,8 +953,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                "  %(prog)s --random-init --preset albert-base --vocab ../shared/fixtures/vocab/albert-base-v2-spm "
                "models/random-albert-base\n"
                "  %(prog)s --random-init --num-layers 6 CHECKPOINT_DIR models/random-6-layers\n"
-               f"\npresets: {', '.join(PRESETS)}\n"
-               "errors are reported as one line on stderr with exit status 1 (2 for usage errors).")
+               "\nerrors are reported as one line on stderr with exit status 1 (2 for usage errors).")
     parser.add_argument("paths", nargs="+", metavar="SOURCE_DIR BUNDLE_DIR",
                         help="checkpoint directory and bundle directory to write (with --random-init and "
                              "--preset/--config only BUNDLE_DIR)")
@@ -958,7 +963,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     random_init = parser.add_argument_group("random weights (for benchmarks)")
     random_init.add_argument("--random-init", action="store_true",
                              help="seeded random weights at the configured size instead of a checkpoint's")
-    random_init.add_argument("--preset", choices=sorted(PRESETS), help="model size to use")
+    random_init.add_argument("--preset", choices=PRESETS, metavar="NAME",
+                             help=f"transformer size: {', '.join(PRESETS)}")
     random_init.add_argument("--config", type=Path, metavar="FILE", help="HuggingFace config.json to use")
     random_init.add_argument("--vocab", type=Path, metavar="DIR",
                              help="directory with the tokenizer files (default: SOURCE_DIR)")
@@ -974,7 +980,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                                          ("--vocab", args.vocab)) if value is not None]
         used += ["--" + dest.replace("_", "-") for dest in size_flags]
         if used:
-            parser.error(f"{', '.join(used)} only apply with --random-init")
+            parser.error(f"{', '.join(used)}: need --random-init")
         if len(args.paths) != 2:
             parser.error("expected SOURCE_DIR BUNDLE_DIR")
     else:

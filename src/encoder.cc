@@ -214,6 +214,19 @@ void cast_floating_state(torch::jit::Module& module, at::ScalarType type) {
   for (const at::Tensor& buffer : module.buffers()) cast(buffer);
 }
 
+// Freezing turns weights into constants and inlines the submodules, which
+// lets TorchScript optimize the graph once. Unfrozen, the profiling executor
+// kept re-specializing on every new batch shape: tiny-uncased took ~100 ms per
+// call instead of 0.6 ms. The outputs are identical. freeze keeps only
+// forward() unless other methods are named.
+torch::jit::Module freeze(const torch::jit::Module& module, const fs::path& file) {
+  try {
+    return torch::jit::freeze(module, std::vector<std::string>{"encode"});
+  } catch (const c10::Error& error) {
+    throw std::runtime_error(file.string() + ": cannot freeze the TorchScript module: " + first_line(error));
+  }
+}
+
 // Called outside InferenceMode on purpose: the copy is a normal tensor that
 // later stages may update in place, which inference tensors forbid.
 at::Tensor to_output(const at::Tensor& tensor) {
@@ -316,6 +329,7 @@ Encoder::Encoder(const fs::path& bundle_dir, const EncoderOptions& options) {
 
   module.eval();
   cast_floating_state(module, compute_type(options.dtype));
+  module = freeze(module, file);
   c10::InferenceMode guard;
   check_outputs_match(info, module, file, device);
   impl_ = std::make_unique<Impl>(Impl{std::move(info), file, device, std::move(module)});

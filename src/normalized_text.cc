@@ -32,12 +32,15 @@ void NormalizedText::append_any(char32_t cp, Span origin) {
   origins_.insert(origins_.end(), length, origin);
 }
 
-void NormalizedText::append(const NormalizedText& source, std::size_t begin, std::size_t end) {
-  std::size_t pos = begin;
-  while (pos < end) {
-    const Span char_origin = source.origin(pos);
-    append(decode_utf8(source.text_, pos), char_origin);
+char* NormalizedText::append_ascii(std::size_t count, std::size_t origin) {
+  const std::size_t begin = text_.size();
+  if (identity_ && begin == 0) base_ = origin;
+  if (identity_ && origin != base_ + begin) materialize_origins();
+  text_.resize(begin + count);
+  if (!identity_) {
+    for (std::size_t i = 0; i < count; ++i) origins_.push_back({origin + i, origin + i + 1});
   }
+  return text_.data() + begin;
 }
 
 Span NormalizedText::original_span(std::size_t begin, std::size_t end) const {
@@ -70,6 +73,8 @@ void NormalizedText::materialize_origins() {
 }
 
 namespace {
+
+constexpr char32_t lowercase_ascii(char32_t c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
 
 // Length of the token of keep_as_is that matches text at pos, 0 if none.
 std::size_t match_kept_token(std::string_view text, std::size_t pos,
@@ -106,12 +111,17 @@ LowercasedText lowercase_except(std::string_view original, const std::vector<std
       continue;
     }
 
-    const std::size_t begin = pos;
-    if (byte < 0x80) {
-      ++pos;
-      lowered.append(byte >= 'A' && byte <= 'Z' ? byte + ('a' - 'A') : byte, {begin, pos});
+    if (byte < 0x80) {  // the bulk of most text: a run of ASCII at once
+      std::size_t end = pos + 1;
+      while (end < original.size() && static_cast<unsigned char>(original[end]) < 0x80 &&
+             !starts_kept_token[static_cast<unsigned char>(original[end])]) {
+        ++end;
+      }
+      char* out = lowered.append_ascii(end - pos, pos);
+      for (; pos < end; ++pos) *out++ = static_cast<char>(lowercase_ascii(static_cast<unsigned char>(original[pos])));
       continue;
     }
+    const std::size_t begin = pos;
     const char32_t cp = decode_utf8(original, pos);
     append_lowercase(cp, {begin, pos}, lowered);
   }
@@ -120,7 +130,7 @@ LowercasedText lowercase_except(std::string_view original, const std::vector<std
 
 void append_lowercase(char32_t cp, Span origin, NormalizedText& out) {
   if (cp < 0x80) {
-    out.append(cp >= 'A' && cp <= 'Z' ? cp + ('a' - 'A') : cp, origin);
+    out.append(lowercase_ascii(cp), origin);
     return;
   }
   char32_t lower[2];
@@ -149,7 +159,7 @@ void decompose(const NormalizedText& source, std::size_t begin, std::size_t end,
     buffer.code_points.clear();
     unicode::append_decomposition(decode_utf8(text, pos), kind, buffer.code_points);
     for (const char32_t cp : buffer.code_points) {
-      items.push_back({cp, unicode::combining_class(cp), char_origin});
+      items.push_back({cp, unicode::combining_class(cp), char_origin, drop(cp)});
     }
   }
 
@@ -172,7 +182,7 @@ void decompose(const NormalizedText& source, std::size_t begin, std::size_t end,
   DecompositionBuffer::Item* last_kept = nullptr;
   std::optional<Span> leading_dropped;
   for (auto& item : items) {
-    if (drop(item.cp)) {
+    if (item.dropped) {
       if (last_kept) {
         last_kept->origin = hull(last_kept->origin, item.origin);
       } else {
@@ -187,7 +197,7 @@ void decompose(const NormalizedText& source, std::size_t begin, std::size_t end,
     last_kept = &item;
   }
   for (const auto& item : items) {
-    if (!drop(item.cp)) out.append(item.cp, item.origin);
+    if (!item.dropped) out.append(item.cp, item.origin);
   }
 }
 

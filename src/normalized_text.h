@@ -34,8 +34,10 @@ class NormalizedText {
     }
     append_any(cp, origin);
   }
-  // Appends the characters of source[begin, end) with their origins.
-  void append(const NormalizedText& source, std::size_t begin, std::size_t end);
+
+  // Appends count ASCII characters, the i-th from original byte origin + i,
+  // and returns where the caller is to write them.
+  char* append_ascii(std::size_t count, std::size_t origin);
 
   // Original bytes of the character that starts at text()[pos].
   Span origin(std::size_t pos) const {
@@ -82,6 +84,7 @@ struct DecompositionBuffer {
     char32_t cp;
     int combining_class;
     Span origin;
+    bool dropped;
   };
   std::vector<char32_t> code_points;
   std::vector<Item> items;

@@ -2,6 +2,7 @@
 
 #include <utf8proc.h>
 
+#include <array>
 #include <stdexcept>
 #include <string>
 
@@ -52,10 +53,25 @@ bool is_cjk_ideograph(char32_t cp) {
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-bool is_python_whitespace(char32_t cp) {
+namespace {
+
+bool is_python_whitespace_in_data(char32_t cp) {
   const utf8proc_property_t* property = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
   return property->category == UTF8PROC_CATEGORY_ZS || property->bidi_class == UTF8PROC_BIDI_CLASS_WS ||
          property->bidi_class == UTF8PROC_BIDI_CLASS_B || property->bidi_class == UTF8PROC_BIDI_CLASS_S;
+}
+
+}  // namespace
+
+bool is_python_whitespace(char32_t cp) {
+  // Called for every character of ALBERT input: ASCII answers come from a
+  // table filled from the same data.
+  static const std::array<bool, 128> ascii = [] {
+    std::array<bool, 128> table{};
+    for (char32_t c = 0; c < 128; ++c) table[c] = is_python_whitespace_in_data(c);
+    return table;
+  }();
+  return cp < 0x80 ? ascii[cp] : is_python_whitespace_in_data(cp);
 }
 
 bool is_python_digit(char32_t cp) {
@@ -70,6 +86,7 @@ bool is_python_digit(char32_t cp) {
 bool is_nonspacing_mark(char32_t cp) { return category(cp) == UTF8PROC_CATEGORY_MN; }
 
 int combining_class(char32_t cp) {
+  if (cp < 0x80) return 0;  // ASCII characters are all starters
   return utf8proc_get_property(static_cast<utf8proc_int32_t>(cp))->combining_class;
 }
 
@@ -87,6 +104,10 @@ std::size_t to_lower(char32_t cp, char32_t out[2]) {
 }
 
 void append_decomposition(char32_t cp, Decomposition kind, std::vector<char32_t>& out) {
+  if (cp < 0x80) {  // ASCII characters have no decomposition
+    out.push_back(cp);
+    return;
+  }
   utf8proc_int32_t buffer[kMaxDecompositionLength];
   int boundclass = 0;
   const int options =

@@ -73,7 +73,7 @@ std::vector<std::string> read_vocabulary_lines(const std::filesystem::path& file
   return lines;
 }
 
-// Settings shared by tokenizer_config.json and BertTokenizer's arguments.
+// BertTokenizer arguments saved in tokenizer_config.json.
 void apply_tokenizer_config(const JsonSettings& config, WordPieceOptions& options) {
   options.lowercase = config.optional_bool("do_lower_case").value_or(options.lowercase);
   if (const auto strip = config.optional_bool("strip_accents")) options.strip_accents = strip;
@@ -86,8 +86,9 @@ void apply_tokenizer_config(const JsonSettings& config, WordPieceOptions& option
   options.mask_token = config.optional_token("mask_token").value_or(options.mask_token);
 }
 
-std::unique_ptr<WordPieceTokenizer> from_tokenizer_json(const std::filesystem::path& file,
-                                                        WordPieceOptions options) {
+// The vocabulary of a tokenizer.json with a WordPiece model, whose settings
+// and BertNormalizer options go into options.
+std::vector<std::string> read_tokenizer_json(const std::filesystem::path& file, WordPieceOptions& options) {
   const JsonSettings settings = JsonSettings::read(file);
   const JsonSettings model = settings.object("model");
   // Older files leave the type out (the tokenizers library tells models
@@ -113,17 +114,17 @@ std::unique_ptr<WordPieceTokenizer> from_tokenizer_json(const std::filesystem::p
   }
 
   const JsonSettings vocab = model.object("vocab");
+  if (vocab.json().empty()) model.fail("vocab", "empty vocabulary");
   std::vector<std::string> vocabulary(vocab.json().size());
   std::vector<bool> seen(vocabulary.size(), false);
   for (const auto& [token, id] : vocab.json().items()) {
     if (!id.is_number_unsigned() || id.get<std::size_t>() >= vocabulary.size() || seen[id.get<std::size_t>()]) {
-      vocab.fail(token, "ids must be 0 to " + std::to_string(vocabulary.size() - 1) + ", each used once");
+      vocab.fail(token, "ids must run from 0 to " + std::to_string(vocabulary.size() - 1) + ", each used once");
     }
     vocabulary[id.get<std::size_t>()] = token;
     seen[id.get<std::size_t>()] = true;
   }
-  if (vocabulary.empty()) vocab.fail("", "empty vocabulary");
-  return std::make_unique<WordPieceTokenizer>(std::move(vocabulary), std::move(options));
+  return vocabulary;
 }
 
 }  // namespace
@@ -150,12 +151,11 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocabulary, Word
     if (id < 0) throw std::invalid_argument(std::string(role) + " token \"" + token + "\" is not in the vocabulary");
     return id;
   };
-  const auto optional = [&](const std::string& token) { return index_->find(token); };
   special_ids_.unk = require(options_.unk_token, "unknown");
   special_ids_.cls = require(options_.cls_token, "[CLS]");
   special_ids_.sep = require(options_.sep_token, "[SEP]");
-  special_ids_.pad = optional(options_.pad_token);
-  special_ids_.mask = optional(options_.mask_token);
+  special_ids_.pad = index_->find(options_.pad_token);
+  special_ids_.mask = index_->find(options_.mask_token);
   // BertTokenizer's all_special_tokens, in its order.
   for (const std::string* token : {&options_.unk_token, &options_.sep_token, &options_.pad_token,
                                    &options_.cls_token, &options_.mask_token}) {
@@ -174,10 +174,14 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_vocab_file(const st
 
 std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_directory(const std::filesystem::path& dir) {
   WordPieceOptions options;
+  std::vector<std::string> vocabulary = std::filesystem::exists(dir / "vocab.txt")
+                                            ? read_vocabulary_lines(dir / "vocab.txt")
+                                            : read_tokenizer_json(dir / "tokenizer.json", options);
+  // tokenizer_config.json has the last word, as with HuggingFace's fast
+  // tokenizers, which adjust the normalizer of tokenizer.json to it.
   const std::filesystem::path config_file = dir / "tokenizer_config.json";
   if (std::filesystem::exists(config_file)) apply_tokenizer_config(JsonSettings::read(config_file), options);
-  if (std::filesystem::exists(dir / "vocab.txt")) return from_vocab_file(dir / "vocab.txt", std::move(options));
-  return from_tokenizer_json(dir / "tokenizer.json", std::move(options));
+  return std::make_unique<WordPieceTokenizer>(std::move(vocabulary), std::move(options));
 }
 
 std::string WordPieceTokenizer::id_to_token(std::int64_t id) const {
@@ -194,18 +198,15 @@ std::vector<Token> WordPieceTokenizer::tokenize(std::string_view text) const {
 
   // PreTrainedTokenizer.tokenize lowercases everything but special tokens
   // before BasicTokenizer sees the text.
-  Workspace work;
-  LowercasedText lowercased;
-  if (options_.lowercase) {
-    lowercased = lowercase_except(text, special_tokens_);
-    work.lowercase_words = lowercased.kept_any;
-  } else {
-    lowercased.text = NormalizedText::copy_of(text);
-  }
+  const LowercasedText lowercased = options_.lowercase ? lowercase_except(text, special_tokens_)
+                                                       : LowercasedText{NormalizedText::copy_of(text), false};
   const NormalizedText& source = lowercased.text;
   const std::string_view chars = source.text();
+  Workspace work;
+  work.lowercase_words = lowercased.kept_any;
 
   std::vector<Token> tokens;
+  tokens.reserve(chars.size() / 4 + 1);  // about one token per word of English
   std::size_t pos = 0;
   while (pos < chars.size()) {
     const std::size_t begin = pos;

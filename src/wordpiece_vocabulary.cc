@@ -77,6 +77,7 @@ void WordPieceVocabulary::insert(std::string_view key, bool continuation, std::i
     if (slot.id < 0) {
       slot = {hash, static_cast<std::uint32_t>(keys_.size()), static_cast<std::uint32_t>(key.size()), id};
       keys_.append(key);
+      longest_key_ = std::max(longest_key_, key.size());
       return;
     }
     if (slot.hash == hash && std::string_view(keys_).substr(slot.key_offset, slot.key_length) == key) {
@@ -121,7 +122,9 @@ std::int32_t WordPieceVocabulary::walk(std::int32_t node, std::string_view text)
 
 WordPieceVocabulary::Match WordPieceVocabulary::longest_match(std::string_view text, bool continuation) const {
   if (text.empty()) return {};
-  if (const std::int64_t id = find_key(text, continuation); id >= 0) return {text.size(), id};
+  if (text.size() <= longest_key_) {
+    if (const std::int64_t id = find_key(text, continuation); id >= 0) return {text.size(), id};
+  }
   Match best;
   std::int32_t node = continuation ? continuation_node_ : 0;
   for (std::size_t i = 0; i < text.size() && node != kNoNode; ++i) {

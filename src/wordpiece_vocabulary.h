@@ -56,6 +56,7 @@ class WordPieceVocabulary {
 
   std::vector<Slot> slots_;
   std::string keys_;
+  std::size_t longest_key_ = 0;
   std::vector<Node> nodes_;
   std::vector<unsigned char> edge_bytes_;
   std::vector<std::int32_t> edge_targets_;

@@ -57,11 +57,11 @@ class Tokenizer {
   virtual const SpecialTokenIds& special_ids() const = 0;
 
   // [CLS] text [SEP], truncated so that the whole has at most max_length ids
-  // (max_length >= 2; 0 means no limit).
+  // (0 means no limit; otherwise at least 2, else std::invalid_argument).
   Encoding encode(std::string_view text, std::size_t max_length) const;
 
   // [CLS] a [SEP] b [SEP] with type ids 0 then 1; longest-first truncation as
-  // in HuggingFace transformers.
+  // in HuggingFace transformers (max_length 0 or at least 3).
   Encoding encode_pair(std::string_view first, std::string_view second,
                        std::size_t max_length) const;
 };

@@ -1,7 +1,10 @@
 // BERT's WordPiece tokenizer, id for id as HuggingFace transformers' slow
 // BertTokenizer (v4.29) constructed from a vocabulary file: BasicTokenizer
 // (clean-up, CJK and punctuation splitting, lowercasing and accent stripping)
-// followed by greedy longest-match-first WordPiece.
+// followed by greedy longest-match-first WordPiece. A special token such as
+// "[MASK]" in the text stays whole when it is a word of its own; inside a
+// longer word it is split like any text (BertTokenizer.from_pretrained would
+// cut it out of the word).
 #pragma once
 
 #include <cstddef>
@@ -45,8 +48,9 @@ class WordPieceTokenizer final : public Tokenizer {
   // line number (a repeated token gets the id of its last line).
   static std::unique_ptr<WordPieceTokenizer> from_vocab_file(const std::filesystem::path& vocab_file,
                                                              WordPieceOptions options);
-  // vocab.txt with the settings of tokenizer_config.json beside it (if any),
-  // else a tokenizer.json whose model is WordPiece.
+  // The vocabulary of vocab.txt, else of a tokenizer.json whose model is
+  // WordPiece (with its settings), and the settings of tokenizer_config.json
+  // (if any), which take precedence.
   static std::unique_ptr<WordPieceTokenizer> from_directory(const std::filesystem::path& dir);
 
   std::vector<Token> tokenize(std::string_view text) const override;

@@ -64,6 +64,10 @@ struct GoldenParam {
   std::size_t file_index;
 };
 
+void PrintTo(const GoldenParam& param, std::ostream* out) {
+  *out << golden_cases()[param.case_index].name << "/" << golden_files()[param.file_index].golden;
+}
+
 std::string describe(const Tokenizer& tokenizer, const std::vector<std::int64_t>& ids) {
   std::string out = "[";
   for (std::size_t i = 0; i < ids.size(); ++i) {
