@@ -7,7 +7,6 @@
 
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <CLI/CLI.hpp>
-#include <c10/util/Exception.h>
 #include <torch/version.h>
 
 namespace bert_embed {
@@ -206,19 +205,19 @@ void to_pipeline(const EmbedChoices& choices, bool layers_given, PipelineOptions
   }
 }
 
+std::string cuda_support() {
+  // The CUDA hooks are registered only when libtorch_cuda is linked in.
+  if (!at::CUDAHooksRegistry()->Has("CUDAHooks")) return "without CUDA";
+  const at::CUDAHooksInterface& hooks = at::detail::getCUDAHooks();
+  const long runtime = hooks.versionCUDART();  // e.g. 11080 for 11.8
+  return "with CUDA " + std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10) + ", " +
+         std::to_string(hooks.getNumGPUs()) + " GPU(s) visible";
+}
+
 }  // namespace
 
 std::string version_text() {
-  std::string cuda;
-  try {
-    const long runtime = at::detail::getCUDAHooks().versionCUDART();
-    cuda = "CUDA " + std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10) +
-           ", " + std::to_string(at::detail::getCUDAHooks().getNumGPUs()) + " GPU(s) visible";
-  } catch (const c10::Error&) {
-    // The hooks of a CPU-only libtorch refuse every CUDA query.
-    cuda = "without CUDA";
-  }
-  return std::string("bert-embed ") + BERT_EMBED_VERSION + "\nlibtorch " + TORCH_VERSION + ", " + cuda;
+  return std::string("bert-embed ") + BERT_EMBED_VERSION + "\nlibtorch " + TORCH_VERSION + ", " + cuda_support();
 }
 
 std::optional<CommandLine> parse_command_line(int argc, const char* const argv[]) {
@@ -230,7 +229,7 @@ std::optional<CommandLine> parse_command_line(int argc, const char* const argv[]
 
   CLI::App app("Turns lines of text into vectors with a BERT-family model.", "bert-embed");
   app.footer(kFooter);
-  app.set_version_flag("--version", version_text());
+  app.set_version_flag("--version", version_text() + "\n");
   app.require_subcommand(0, 1);
   add_text_input_options(app, command_line.embed.text, embed_text_choices);
   add_embed_options(app, command_line.embed, embed_choices, progress);

@@ -214,11 +214,11 @@ void cast_floating_state(torch::jit::Module& module, at::ScalarType type) {
   for (const at::Tensor& buffer : module.buffers()) cast(buffer);
 }
 
-// Freezing turns weights into constants and inlines the submodules, which
-// lets TorchScript optimize the graph once. Unfrozen, the profiling executor
-// kept re-specializing on every new batch shape: tiny-uncased took ~100 ms per
-// call instead of 0.6 ms. The outputs are identical. freeze keeps only
-// forward() unless other methods are named.
+// Freezing inlines the weights and submodules into the methods: outputs are
+// bit-identical and the first call is faster (bert-base: 0.28 s instead of
+// 0.40 s), later calls as fast or faster. freeze keeps only forward() unless
+// other methods are named. optimize_for_inference is not applied: within 1e-6
+// too, but bert-base ran 10-15% slower on CPU and took 1-2 s more to load.
 torch::jit::Module freeze(const torch::jit::Module& module, const fs::path& file) {
   try {
     return torch::jit::freeze(module, std::vector<std::string>{"encode"});

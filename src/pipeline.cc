@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "bert_embed/bundle.h"
 #include "bert_embed/jsonl_writer.h"
 #include "bert_embed/tokenizer.h"
@@ -271,7 +273,7 @@ class Embedder {
 
   const EmbeddingPlan& plan() const { return plan_; }
 
-  // on_batch(lines, tokens) after each batch, for progress.
+  // on_batch(lines, tokens, padded_tokens) after each batch, for progress.
   template <typename OnBatch>
   WindowVectors embed(const Window& window, OnBatch on_batch) const {
     const bool per_token = plan_.pooling == Pooling::kTokens;
@@ -286,6 +288,7 @@ class Embedder {
         tokens += encodings.back()->size();
       }
       const ModelInput input = make_model_input(encodings, tokenizer_->special_ids().pad);
+      const auto padded_tokens = static_cast<std::size_t>(input.input_ids.numel());
       const EncoderOutput output =
           encoder_.encode(input, plan_.layers, plan_.pooling == Pooling::kPooler);
       if (plan_.pooling == Pooling::kPooler) {
@@ -302,7 +305,7 @@ class Embedder {
           store_rows(vectors, batch, pool(hidden, include, plan_.pooling));
         }
       }
-      on_batch(batch.size(), tokens);
+      on_batch(batch.size(), tokens, padded_tokens);
     }
     for (std::size_t position = 0; position < window.lines.size(); ++position) {
       describe_line(window.lines[position], per_token, vectors.lines[position]);
@@ -440,9 +443,14 @@ OverflowPolicy parse_overflow_policy(std::string_view name) {
 }
 
 std::string format_summary(const RunSummary& summary) {
+  const double padding =
+      summary.padded_tokens > 0
+          ? 100.0 * static_cast<double>(summary.padded_tokens - summary.tokens) / static_cast<double>(summary.padded_tokens)
+          : 0.0;
   char text[256];
-  std::snprintf(text, sizeof(text), "%zu lines, %zu tokens (%zu truncated lines) in %.2f s: %.1f lines/s",
-                summary.lines, summary.tokens, summary.truncated_lines, summary.seconds,
+  std::snprintf(text, sizeof(text),
+                "%zu lines, %zu tokens (%zu truncated lines, %.1f%% padding) in %.2f s: %.1f lines/s",
+                summary.lines, summary.tokens, summary.truncated_lines, padding, summary.seconds,
                 summary.seconds > 0 ? static_cast<double>(summary.lines) / summary.seconds : 0.0);
   return text;
 }
@@ -457,6 +465,8 @@ RunSummary run_pipeline(const PipelineOptions& options) {
   const Embedder embedder(*encoder, tokenizer, plan_embedding(options, info));
   const TokenizeSettings settings{resolve_max_length(options.text, info), options.text.on_overflow};
   const bool per_token = options.pooling == Pooling::kTokens;
+  spdlog::info("model {}: {}, {} layers, hidden size {}; {} tokens at most per text", info.dir.string(),
+               info.architecture, info.num_layers, info.hidden_size, settings.max_length);
 
   PostProcessor postprocessor(options.postprocess);
   const bool postprocessing = postprocessor.needs_statistics() || options.postprocess.l2_normalize;
@@ -485,14 +495,17 @@ RunSummary run_pipeline(const PipelineOptions& options) {
     const Window window = batcher.take();
     const std::uint64_t window_end = window.lines.back().input_end;
     std::size_t window_lines_done = 0;
-    WindowVectors vectors = embedder.embed(window, [&](std::size_t lines, std::size_t tokens) {
+    WindowVectors vectors = embedder.embed(window, [&](std::size_t lines, std::size_t tokens, std::size_t padded) {
       lines_done += lines;
       tokens_done += tokens;
+      summary.padded_tokens += padded;
       window_lines_done += lines;
       progress.update(lines_done, tokens_done,
                       window_start + (window_end - window_start) * window_lines_done / window.lines.size());
     });
     window_start = window_end;
+    spdlog::debug("window of {} lines in {} batches: {} lines done", window.lines.size(), window.batches.size(),
+                  lines_done);
     if (fit_on_input) {
       buffered.push_back(std::move(vectors));
     } else {

@@ -460,7 +460,8 @@ TEST_F(BertEmbedCli, SummaryLineReportsLinesTokensAndTruncation) {
            (golden_dir("tiny-uncased", "edge_cases") / "input.txt").string(), "-o", path("out.jsonl").string()});
   EXPECT_EQ(result.status, 0) << result.err;
   EXPECT_NE(result.err.find("bert-embed: 35 lines, "), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("tokens (8 truncated lines) in "), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("tokens (8 truncated lines, "), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("% padding) in "), std::string::npos) << result.err;
   EXPECT_NE(result.err.find(" lines/s"), std::string::npos) << result.err;
 }
 
@@ -530,7 +531,7 @@ TEST_F(BertEmbedCli, MegabyteLineIsTruncatedOrRefusedAsAsked) {
   const std::vector<json> records = parse_jsonl(truncated.out);
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[1]["embedding"].size(), static_cast<std::size_t>(kTinyHidden));
-  EXPECT_NE(truncated.err.find("(1 truncated lines)"), std::string::npos) << truncated.err;
+  EXPECT_NE(truncated.err.find("(1 truncated lines, "), std::string::npos) << truncated.err;
 
   const RunResult refused = run({"-m", test_bundle("tiny-uncased").string(), "-i", input.string(), "--on-overflow",
                                  "error", "-o", path("out.jsonl").string()});

@@ -115,17 +115,45 @@ std::vector<GoldenParam> all_params() {
   return params;
 }
 
-std::string param_name(const ::testing::TestParamInfo<GoldenParam>& info) {
-  std::string name = golden_cases()[info.param.case_index].name + "_" +
-                     golden_files()[info.param.file_index].golden;
-  name = name.substr(0, name.size() - std::string(".ids.jsonl").size());
+// GoogleTest names allow letters, digits and underscores only.
+std::string test_name(std::string name) {
   for (char& c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   }
   return name;
 }
 
+std::string param_name(const ::testing::TestParamInfo<GoldenParam>& info) {
+  const std::string name = golden_cases()[info.param.case_index].name + "_" +
+                           golden_files()[info.param.file_index].golden;
+  return test_name(name.substr(0, name.size() - std::string(".ids.jsonl").size()));
+}
+
 INSTANTIATE_TEST_SUITE_P(AllCases, TokenizerGoldenTest, ::testing::ValuesIn(all_params()), param_name);
+
+// The model goldens' ids: each checkpoint's own tokenizer files, truncated at
+// 512 tokens as the reference ran the models.
+class ModelGoldenIdsTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelGoldenIdsTest, IdsMatchEveryLine) {
+  const std::filesystem::path fixtures = test::fixtures_dir();
+  const std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(fixtures / "models" / GetParam());
+  for (const char* corpus : {"english", "multilingual", "edge_cases"}) {
+    const std::filesystem::path golden = fixtures / "goldens" / GetParam() / corpus;
+    const std::vector<std::string> texts = test::read_lines(golden / "input.txt");
+    const std::vector<std::string> expected_lines = test::read_lines(golden / "ids.jsonl");
+    ASSERT_EQ(texts.size(), expected_lines.size()) << golden;
+    for (std::size_t line = 0; line < texts.size(); ++line) {
+      const auto expected = nlohmann::json::parse(expected_lines[line]).get<std::vector<std::int64_t>>();
+      EXPECT_EQ(tokenizer->encode(texts[line], 512).ids, expected) << golden << " line " << line + 1;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModels, ModelGoldenIdsTest,
+                         ::testing::Values("tiny-uncased", "tiny-mlm-uncased", "small-chinese",
+                                           "mini-multilingual-uncased", "tiny-albert"),
+                         [](const auto& info) { return test_name(info.param); });
 
 }  // namespace
 }  // namespace bert_embed
