@@ -1,6 +1,7 @@
 #include "bert_embed/batcher.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 #include <utility>
@@ -16,17 +17,32 @@ std::vector<Batch> plan_batches(const std::vector<std::size_t>& lengths, const B
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t a, std::size_t b) { return lengths[a] > lengths[b]; });
 
-  std::vector<Batch> batches;
-  std::size_t longest = 0;  // of the current batch: its first line, as the order is decreasing
-  for (const std::size_t position : order) {
-    const bool fits = !batches.empty() && batches.back().size() < limits.max_lines &&
-                      (batches.back().size() + 1) * longest <= limits.max_tokens;
-    if (!fits) {
-      batches.emplace_back();
-      longest = lengths[position];
+  // Dynamic programming over the sorted order: cost[end] is the least cost
+  // of batching its first `end` sequences, the last batch starting at
+  // start[end]. A batch's first sequence is its longest.
+  const std::size_t count = order.size();
+  std::vector<std::size_t> cost(count + 1, std::numeric_limits<std::size_t>::max());
+  std::vector<std::size_t> start(count + 1, 0);
+  cost[0] = 0;
+  for (std::size_t end = 1; end <= count; ++end) {
+    for (std::size_t first = end; first-- > 0;) {
+      const std::size_t lines = end - first;
+      const std::size_t padded = lines * lengths[order[first]];
+      // Starting earlier only adds lines and lengthens the longest.
+      if (lines > limits.max_lines || (lines > 1 && padded > limits.max_tokens)) break;
+      const std::size_t total = cost[first] + padded + limits.batch_cost;
+      if (total < cost[end]) {
+        cost[end] = total;
+        start[end] = first;
+      }
     }
-    batches.back().push_back(position);
   }
+  std::vector<Batch> batches;
+  for (std::size_t end = count; end > 0; end = start[end]) {
+    batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(start[end]),
+                         order.begin() + static_cast<std::ptrdiff_t>(end));
+  }
+  std::reverse(batches.begin(), batches.end());
   return batches;
 }
 

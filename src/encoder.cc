@@ -57,7 +57,7 @@ torch::Device parse_device(const std::string& spec) {
   // tells "no CUDA build" apart from "no GPU" without CUDA headers.
   if (!at::CUDAHooksRegistry()->Has("CUDAHooks")) {
     throw std::invalid_argument("CUDA requested (device '" + spec +
-                                "') but this build has no CUDA support; use --device cpu");
+                                "') but this build has no CUDA support; use the cpu device");
   }
   const std::size_t device_count = torch::cuda::device_count();
   if (static_cast<std::size_t>(index) >= device_count) {

@@ -23,6 +23,9 @@ struct TokenizedLine {
 struct BatchLimits {
   std::size_t max_tokens = 8192;  // padded tokens: lines in the batch x its longest line
   std::size_t max_lines = 256;
+  // The fixed cost of running one more batch, in tokens, weighed against the
+  // padding that fewer, wider batches would compute.
+  std::size_t batch_cost = 64;
 };
 
 // A window bounds the memory of lines in flight and of their results.
@@ -36,8 +39,9 @@ using Batch = std::vector<std::size_t>;
 
 // Sorts sequences by length, longest first (equal lengths keep their order,
 // so the batches, and thus the numbers, do not depend on timing) and cuts
-// them greedily into batches within the limits. A sequence longer than the
-// token budget makes a batch of its own.
+// them into batches within the limits that minimize the padded tokens plus
+// batch_cost per batch. A sequence longer than the token budget makes a
+// batch of its own.
 std::vector<Batch> plan_batches(const std::vector<std::size_t>& lengths, const BatchLimits& limits);
 
 struct Window {
