@@ -83,7 +83,7 @@ void set_threads(int threads) {
   if (threads < 0) {
     throw std::invalid_argument("threads must be >= 0 (0: all cores), got " + std::to_string(threads));
   }
-  const int all_cores = std::max(1u, std::thread::hardware_concurrency());
+  const int all_cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads == 0 ? all_cores : threads);
 }
 
@@ -205,7 +205,7 @@ at::ScalarType compute_type(DType dtype) {
   return at::kFloat;
 }
 
-// Module::to would also cast integer buffers (position ids) to the new type.
+// Module::to (unlike Python's) casts integer buffers such as position ids too.
 void cast_floating_state(torch::jit::Module& module, at::ScalarType type) {
   const auto cast = [type](at::Tensor tensor) {
     if (tensor.is_floating_point()) tensor.set_data(tensor.to(type));
@@ -353,12 +353,11 @@ EncoderOutput Encoder::encode(const ModelInput& input, const std::vector<int>& l
   {
     c10::InferenceMode guard;
     const torch::Device& device = impl_->device;
-    const auto outputs = run_method(
+    std::tie(hidden, pooler) = run_method(
         impl_->module, "encode",
         {input.input_ids.to(device), input.attention_mask.to(device), input.token_type_ids.to(device),
          c10::List<std::int64_t>(std::vector<std::int64_t>(layers.begin(), layers.end())), want_pooler},
         impl_->file);
-    std::tie(hidden, pooler) = outputs;
   }
   const std::vector<std::int64_t> expected{static_cast<std::int64_t>(layers.size()), input.input_ids.size(0),
                                            input.input_ids.size(1), info.hidden_size};

@@ -1,7 +1,5 @@
 #include "bert_embed/sentencepiece_tokenizer.h"
 
-#include <sentencepiece_processor.h>
-
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
@@ -9,6 +7,7 @@
 #include "bert_embed/utf8.h"
 #include "json_settings.h"
 #include "normalized_text.h"
+#include "sentencepiece_model.h"
 #include "unicode.h"
 
 namespace bert_embed {
@@ -62,14 +61,10 @@ bool starts_with_space_mark(std::string_view piece) { return piece.substr(0, kSp
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& model_file,
                                                SentencePieceOptions options)
-    : processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()), options_(std::move(options)) {
-  const sentencepiece::util::Status status = processor_->Load(model_file.string());
-  if (!status.ok()) {
-    throw std::runtime_error("cannot load SentencePiece model " + model_file.string() + ": " + status.ToString());
-  }
+    : model_(std::make_unique<SentencePieceModel>(model_file)), options_(std::move(options)) {
   const auto id_of = [&](const std::string& token) -> std::int64_t {
-    const int id = processor_->PieceToId(token);
-    return processor_->IdToPiece(id) == token ? id : -1;
+    const int id = model_->piece_to_id(token);
+    return model_->id_to_piece(id) == token ? id : -1;
   };
   const auto require = [&](const std::string& token, const char* role) {
     const std::int64_t id = id_of(token);
@@ -78,7 +73,7 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& mode
     }
     return id;
   };
-  special_ids_.unk = processor_->unk_id();
+  special_ids_.unk = model_->unk_id();
   special_ids_.cls = require(options_.cls_token, "[CLS]");
   special_ids_.sep = require(options_.sep_token, "[SEP]");
   special_ids_.pad = id_of(options_.pad_token);
@@ -116,11 +111,11 @@ std::string SentencePieceTokenizer::id_to_token(std::int64_t id) const {
     throw std::out_of_range("token id " + std::to_string(id) + " is outside the vocabulary of " +
                             std::to_string(vocab_size()));
   }
-  return processor_->IdToPiece(static_cast<int>(id));
+  return model_->id_to_piece(static_cast<int>(id));
 }
 
 std::size_t SentencePieceTokenizer::vocab_size() const {
-  return static_cast<std::size_t>(processor_->GetPieceSize());
+  return static_cast<std::size_t>(model_->piece_count());
 }
 
 std::vector<Token> SentencePieceTokenizer::tokenize(std::string_view text) const {
@@ -135,22 +130,19 @@ std::vector<Token> SentencePieceTokenizer::tokenize(std::string_view text) const
                                                    : NormalizedText::copy_of(text);
   const NormalizedText input = preprocess(source);
 
-  sentencepiece::ImmutableSentencePieceText encoded;
-  const sentencepiece::util::Status status = processor_->Encode(input.text(), encoded.mutable_proto());
-  if (!status.ok()) throw std::runtime_error("SentencePiece encoding failed: " + status.ToString());
-
+  const std::vector<SentencePieceModel::Piece> pieces = model_->encode(input.text());
   std::vector<Token> tokens;
-  tokens.reserve(encoded.pieces_size());
-  for (const auto& piece : encoded.pieces()) {
+  tokens.reserve(pieces.size());
+  for (const SentencePieceModel::Piece& piece : pieces) {
     // A piece's surface includes the space before it; its span starts after.
-    const std::size_t begin = skip_whitespace(input.text(), piece.begin(), piece.end());
-    const std::size_t end = piece.end();
-    if (!ends_in_digit_and_comma(piece.piece()) || begin == end) {
-      tokens.push_back({static_cast<std::int64_t>(piece.id()), input.original_span(begin, end)});
+    const std::size_t begin = skip_whitespace(input.text(), piece.begin, piece.end);
+    const std::size_t end = piece.end;
+    if (!ends_in_digit_and_comma(piece.text) || begin == end) {
+      tokens.push_back({static_cast<std::int64_t>(piece.id), input.original_span(begin, end)});
       continue;
     }
     const std::size_t comma_start = last_char_start(input.text(), end);
-    append_digit_comma_pieces(piece.piece(), input.original_span(begin, comma_start),
+    append_digit_comma_pieces(piece.text, input.original_span(begin, comma_start),
                               input.original_span(comma_start, end), tokens);
   }
   return tokens;
@@ -206,9 +198,9 @@ void SentencePieceTokenizer::append_digit_comma_pieces(std::string_view piece, S
   // piece[:-1] without space marks, encoded again; its leading space mark is
   // dropped unless the piece had one.
   std::vector<std::string> digits;
-  const sentencepiece::util::Status status =
-      processor_->Encode(remove_space_marks(piece.substr(0, piece.size() - 1)), &digits);
-  if (!status.ok()) throw std::runtime_error("SentencePiece encoding failed: " + status.ToString());
+  for (SentencePieceModel::Piece& digit : model_->encode(remove_space_marks(piece.substr(0, piece.size() - 1)))) {
+    digits.push_back(std::move(digit.text));
+  }
   if (!digits.empty() && !starts_with_space_mark(piece) && starts_with_space_mark(digits.front())) {
     if (digits.front() == kSpaceMark) {
       digits.erase(digits.begin());
@@ -216,8 +208,8 @@ void SentencePieceTokenizer::append_digit_comma_pieces(std::string_view piece, S
       digits.front().erase(0, kSpaceMark.size());
     }
   }
-  for (const std::string& digit_piece : digits) out.push_back({processor_->PieceToId(digit_piece), span});
-  out.push_back({processor_->PieceToId(","), comma_span});
+  for (const std::string& digit_piece : digits) out.push_back({model_->piece_to_id(digit_piece), span});
+  out.push_back({model_->piece_to_id(","), comma_span});
 }
 
 }  // namespace bert_embed

@@ -40,6 +40,7 @@ struct ModelInput {
 // Pads every encoding (non-null) to the longest with pad_id, mask 0 and type 0.
 ModelInput make_model_input(const std::vector<const Encoding*>& batch, std::int64_t pad_id);
 
+// Fresh tensors of their own: later stages may update them in place.
 struct EncoderOutput {
   at::Tensor hidden;  // float32, CPU, [layers.size(), batch, seq, hidden]
   at::Tensor pooler;  // float32, CPU, [batch, hidden]; undefined unless asked for

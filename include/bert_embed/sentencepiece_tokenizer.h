@@ -13,13 +13,10 @@
 
 #include "bert_embed/tokenizer.h"
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
-
 namespace bert_embed {
 
 class NormalizedText;
+class SentencePieceModel;
 
 struct SentencePieceOptions {
   bool lowercase = true;
@@ -54,7 +51,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   void append_digit_comma_pieces(std::string_view piece, Span span, Span comma_span,
                                  std::vector<Token>& out) const;
 
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
+  std::unique_ptr<SentencePieceModel> model_;
   SentencePieceOptions options_;
   std::vector<std::string> special_tokens_;
   SpecialTokenIds special_ids_;

@@ -1,7 +1,7 @@
 // The encoder against HuggingFace transformers' outputs (the goldens): every
 // hidden state of every token, in float32, bfloat16 and int8, in shuffled
-// padded batches. Inputs are the goldens' ids, so the tokenizer is not under
-// test here.
+// padded batches, and padding never reaching real tokens. Inputs are the
+// goldens' ids, so the tokenizer is not under test here.
 #include <algorithm>
 #include <fstream>
 #include <functional>
@@ -30,12 +30,12 @@ const char* const kCorpora[] = {"english", "multilingual", "edge_cases"};
 constexpr unsigned kShuffleSeed = 20240601;
 
 struct Golden {
-  std::vector<Encoding> lines;   // ids.jsonl, all type 0
+  std::vector<Encoding> lines;        // ids.jsonl, all type 0
   std::vector<std::int64_t> offsets;  // line i's tokens are offsets[i]:offsets[i + 1]
-  at::Tensor hidden;             // [layers + 1, total tokens, hidden]
-  at::Tensor mean;               // [lines, layers + 1, hidden], over all tokens
-  at::Tensor pooler;             // [lines, hidden]; undefined where transformers made none (albert)
-  std::int64_t pad_id = 0;       // the checkpoint's config.json pad_token_id
+  at::Tensor hidden;                  // [layers + 1, total tokens, hidden]
+  at::Tensor mean;                    // [lines, layers + 1, hidden], over all tokens
+  at::Tensor pooler;                  // [lines, hidden]; undefined where transformers made none (albert)
+  std::int64_t pad_id = 0;            // the checkpoint's config.json pad_token_id
 
   at::Tensor hidden_of(std::size_t line) const {
     return hidden.narrow(1, offsets[line], offsets[line + 1] - offsets[line]);
@@ -105,7 +105,7 @@ EncoderOptions options_with(DType dtype) {
   EncoderOptions options;
   options.dtype = dtype;
   // ctest runs test processes side by side on few cores; OpenMP threads that
-  // wait for a descheduled peer made these tiny models 100x slower.
+  // wait for a descheduled peer made these tiny models over 100x slower.
   options.threads = 1;
   return options;
 }
@@ -125,7 +125,9 @@ TEST_P(EncoderGoldenTest, MatchesTransformersInShuffledBatches) {
     encode_shuffled(encoder, golden, batch_size, check_pooler,
                     [&](std::size_t line, const at::Tensor& hidden, const at::Tensor& pooler) {
                       hidden_diff = std::max(hidden_diff, max_abs_diff(hidden, golden.hidden_of(line)));
-                      if (check_pooler) pooler_diff = std::max(pooler_diff, max_abs_diff(pooler, golden.pooler[line]));
+                      if (check_pooler) {
+                        pooler_diff = std::max(pooler_diff, max_abs_diff(pooler, golden.pooler[line]));
+                      }
                     });
     std::cout << "[ figures  ] float32 " << model << "/" << corpus << " batch " << batch_size
               << ": max abs diff hidden " << hidden_diff;
@@ -154,7 +156,7 @@ INSTANTIATE_TEST_SUITE_P(ModelsAndCorpora, EncoderGoldenTest,
 
 class EncoderPrecisionTest : public ::testing::TestWithParam<const char*> {};
 
-TEST_P(EncoderPrecisionTest, Bfloat16TokenVectorsPointWhereFloat32Ones) {
+TEST_P(EncoderPrecisionTest, Bfloat16TokenVectorsStayCloseToFloat32) {
   const char* model = GetParam();
   const Golden golden = read_golden(model, "english");
   const Encoder encoder(test::test_bundle(model), options_with(DType::kBFloat16));
@@ -167,7 +169,7 @@ TEST_P(EncoderPrecisionTest, Bfloat16TokenVectorsPointWhereFloat32Ones) {
   EXPECT_GE(min_cosine, 0.99);
 }
 
-TEST_P(EncoderPrecisionTest, Int8MeanPooledVectorsPointWhereFloat32Ones) {
+TEST_P(EncoderPrecisionTest, Int8MeanPooledVectorsStayCloseToFloat32) {
   const char* model = GetParam();
   if (!read_bundle_info(test::test_bundle(model)).has_int8_model) GTEST_SKIP() << "bundle has no model.int8.pt";
   const Golden golden = read_golden(model, "english");
