@@ -15,7 +15,11 @@ cmake --build build --target bert-embed -j "$(nproc)"
 source=${1:-}
 if [ -z "$source" ]; then
   bundle=models/bert-base-uncased
-  [ -f "$bundle/bundle.json" ] || scripts/fetch_model.sh bert-base-uncased "$bundle"
+  if [ ! -f "$bundle/bundle.json" ] && ! scripts/fetch_model.sh bert-base-uncased "$bundle"; then
+    echo "demo: no model to run. Pass a local HuggingFace checkpoint directory instead:" >&2
+    echo "  scripts/demo.sh /path/to/bert-base-uncased      (e.g. scripts/demo.sh ../shared/fixtures/models/tiny-uncased)" >&2
+    exit 1
+  fi
 elif [ -f "$source/bundle.json" ]; then
   bundle=$source
 elif [ -f "$source/config.json" ]; then
