@@ -1,5 +1,6 @@
 #include "bert_embed/pipeline.h"
 
+#include <malloc.h>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -504,6 +505,7 @@ RunSummary run_pipeline(const PipelineOptions& options) {
                       window_start + (window_end - window_start) * window_lines_done / window.lines.size());
     });
     window_start = window_end;
+    malloc_trim(0);
     spdlog::debug("window of {} lines in {} batches: {} lines done", window.lines.size(), window.batches.size(),
                   lines_done);
     if (fit_on_input) {
