@@ -1,6 +1,9 @@
 #include "bert_embed/pipeline.h"
 
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -171,6 +174,16 @@ class TokenizerThread {
   std::shared_ptr<State> state_;
   std::thread thread_;
 };
+
+// The encoder's temporaries, of ever-changing shapes, leave glibc's heap
+// fragmented, and it keeps the free pages: RSS then creeps up window after
+// window (tiny-uncased, 100,000 lines: 230 MB -> 460 MB). Handing them back
+// once a window is encoded keeps it flat.
+void release_free_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
 
 std::size_t resolve_max_length(const TextInputOptions& options, const BundleInfo& info) {
   const auto positions = static_cast<std::size_t>(info.max_positions);
@@ -505,7 +518,7 @@ RunSummary run_pipeline(const PipelineOptions& options) {
                       window_start + (window_end - window_start) * window_lines_done / window.lines.size());
     });
     window_start = window_end;
-    malloc_trim(0);
+    release_free_memory();
     spdlog::debug("window of {} lines in {} batches: {} lines done", window.lines.size(), window.batches.size(),
                   lines_done);
     if (fit_on_input) {
