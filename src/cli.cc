@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
-#include <iostream>
-#include <sstream>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <CLI/CLI.hpp>
@@ -229,7 +231,8 @@ std::optional<CommandLine> parse_command_line(int argc, const char* const argv[]
 
   CLI::App app("Turns lines of text into vectors with a BERT-family model.", "bert-embed");
   app.footer(kFooter);
-  app.set_version_flag("--version", version_text() + "\n");
+  // Computed only when asked: querying CUDA starts its runtime.
+  app.set_version_flag("--version", std::function<std::string()>([] { return version_text() + "\n"; }));
   app.require_subcommand(0, 1);
   add_text_input_options(app, command_line.embed.text, embed_text_choices);
   add_embed_options(app, command_line.embed, embed_choices, progress);

@@ -3,6 +3,7 @@
 #include <exception>
 #include <iostream>
 #include <optional>
+#include <string>
 
 #include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_sinks.h>
