@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Tuple
 
 import numpy as np
 
@@ -98,11 +98,8 @@ def cpu_description() -> str:
     return f"{model}, {os.cpu_count()} logical cores, {', '.join(features) or 'no AVX-512'}"
 
 
-def file_digest(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def cached_bundle(bench_dir: Path, python: str) -> Path:
@@ -139,7 +136,8 @@ class CorpusRun(NamedTuple):
     max_rss_bytes: int
 
 
-def parse_summary(stderr: str, command: List[str]) -> tuple:
+def parse_summary(stderr: str, command: List[str]) -> Tuple[int, int, float]:
+    """Lines, real tokens and padded tokens from the summary line bert-embed prints."""
     match = SUMMARY.search(stderr)
     if match is None:
         raise BenchError(f"{' '.join(command)}: no summary line on stderr: {stderr.strip()[-300:]}")
@@ -153,12 +151,38 @@ def embed_command(binary: Path, bundle: Path, dtype: str, corpus: Path, output: 
             "--threads", str(THREADS), "--dtype", dtype]
 
 
-def run_corpus(binary: Path, bundle: Path, dtype: str, corpus: Path, output: Path, runs: int) -> CorpusRun:
-    command = embed_command(binary, bundle, dtype, corpus, str(output))
-    results = [run_measured(command) for _ in range(runs)]
-    lines, tokens, padded = parse_summary(results[0].stderr, command)
-    return CorpusRun(lines, tokens, padded, statistics.median(r.seconds for r in results),
-                     max(r.max_rss_bytes for r in results))
+class Startup(NamedTuple):
+    one_line_seconds: float    # the whole run on a 1-line input
+    first_vector_seconds: float
+
+
+def measure_startup(binary: Path, bundle: Path, dtypes: List[str], one_line: Path, bench_dir: Path,
+                    runs: int) -> Dict[str, Startup]:
+    startup = {}
+    for dtype in dtypes:
+        whole = [run_measured(embed_command(binary, bundle, dtype, one_line, str(bench_dir / "one-line.npy"))).seconds
+                 for _ in range(runs)]
+        first = [time_to_first_line(embed_command(binary, bundle, dtype, one_line, "-") + ["--format", "jsonl"])
+                 for _ in range(runs)]
+        startup[dtype] = Startup(statistics.median(whole), statistics.median(first))
+    return startup
+
+
+def measure_corpus(binary: Path, bundle: Path, dtypes: List[str], corpus: Path, bench_dir: Path,
+                   runs: int) -> Tuple[Dict[str, CorpusRun], Dict[str, np.ndarray]]:
+    """Runs every dtype in turn, `runs` rounds, so that a change of load hits them alike."""
+    outputs = {dtype: bench_dir / f"out.{corpus.stem}.{dtype}.npy" for dtype in dtypes}
+    measured: Dict[str, List[Run]] = {dtype: [] for dtype in dtypes}
+    for _ in range(runs):
+        for dtype in dtypes:
+            print(f"bench: {dtype} on {corpus.name} ...", file=sys.stderr)
+            measured[dtype].append(run_measured(embed_command(binary, bundle, dtype, corpus, str(outputs[dtype]))))
+    results = {}
+    for dtype, runs_of_dtype in measured.items():
+        lines, tokens, padded = parse_summary(runs_of_dtype[0].stderr, embed_command(binary, bundle, dtype, corpus, ""))
+        results[dtype] = CorpusRun(lines, tokens, padded, statistics.median(run.seconds for run in runs_of_dtype),
+                                   max(run.max_rss_bytes for run in runs_of_dtype))
+    return results, {dtype: np.load(path) for dtype, path in outputs.items()}
 
 
 def cosines(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -215,12 +239,15 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--build-dir", type=Path, default=ROOT / "build")
     parser.add_argument("--python", default="/usr/bin/python3", help="Python with torch, for the exporter")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
-    parser.add_argument("--news-lines", type=int, default=1000, help="lines of news.txt to embed")
+    parser.add_argument("--news-lines", type=int, default=500, help="lines of news.txt to embed")
     parser.add_argument("--dtypes", default=",".join(DTYPES))
     parser.add_argument("--rss-lines", default="", help="comma-separated input sizes for the RSS flatness check "
                                                         "(e.g. 10000,100000); off by default (it takes long)")
-    parser.add_argument("--rss-dtype", default="int8")
+    parser.add_argument("--rss-dtype", default="bfloat16", help="dtype of the RSS flatness check")
+    parser.add_argument("--rss-only", action="store_true", help="run only the RSS flatness check")
     args = parser.parse_args(argv)
+    if args.rss_only and not args.rss_lines:
+        parser.error("--rss-only needs --rss-lines")
     dtypes = args.dtypes.split(",")
     if dtypes[0] != "float32":
         parser.error("--dtypes must start with float32 (the reference of the ratios and cosines)")
@@ -235,32 +262,18 @@ def main(argv: List[str]) -> int:
     started = time.monotonic()
     load_before = load_average()
     bundle = cached_bundle(bench_dir, args.python)
+    if args.rss_only:
+        rss_flatness(binary, bundle, args.rss_dtype, [int(size) for size in args.rss_lines.split(",")], bench_dir)
+        return 0
 
     peaks = {dtype: gemm_peak(gemm_bench, dtype, args.runs) for dtype in dtypes}
     corpora = {"english": fixtures / "corpora" / "english.txt",
                f"news[:{args.news_lines}]": prefix_file(fixtures / "corpora" / "news.txt", args.news_lines,
                                                         bench_dir / f"news.{args.news_lines}.txt")}
     one_line = prefix_file(corpora["english"], 1, bench_dir / "one-line.txt")
-
-    startup: Dict[str, float] = {}
-    single_run: Dict[str, float] = {}
-    first_vector: Dict[str, float] = {}
-    for dtype in dtypes:
-        single_run[dtype] = statistics.median(
-            run_measured(embed_command(binary, bundle, dtype, one_line, str(bench_dir / "one.npy"))).seconds
-            for _ in range(args.runs))
-        first_vector[dtype] = statistics.median(
-            time_to_first_line(embed_command(binary, bundle, dtype, one_line, "-") + ["--format", "jsonl"])
-            for _ in range(args.runs))
-
-    results: Dict[tuple, CorpusRun] = {}
-    vectors: Dict[tuple, np.ndarray] = {}
-    for corpus_name, corpus in corpora.items():
-        for dtype in dtypes:
-            output = bench_dir / f"out.{dtype}.npy"
-            print(f"bench: {dtype} on {corpus_name} ...", file=sys.stderr)
-            results[dtype, corpus_name] = run_corpus(binary, bundle, dtype, corpus, output, args.runs)
-            vectors[dtype, corpus_name] = np.load(output)
+    startup = measure_startup(binary, bundle, dtypes, one_line, bench_dir, args.runs)
+    measured = {name: measure_corpus(binary, bundle, dtypes, corpus, bench_dir, args.runs)
+                for name, corpus in corpora.items()}
 
     print(f"bert-embed benchmark: BERT-base size (12 layers, hidden 768, random weights), mean pooling, "
           f"{THREADS} threads, median of {args.runs} runs")
@@ -269,28 +282,28 @@ def main(argv: List[str]) -> int:
     print("GEMM peak (1024x768 by 768x3072, bench/gemm_bench): "
           + ", ".join(f"{dtype} {peak:.0f} GFLOP/s" for dtype, peak in peaks.items()))
     rows = []
-    for corpus_name in corpora:
+    for corpus_name, (results, vectors) in measured.items():
         reference_rate = None
         for dtype in dtypes:
-            run = results[dtype, corpus_name]
-            steady_seconds = run.seconds - single_run[dtype]
+            run = results[dtype]
+            steady_seconds = run.seconds - startup[dtype].one_line_seconds
             line_rate = (run.lines - 1) / steady_seconds
             token_rate = run.tokens * (run.lines - 1) / run.lines / steady_seconds
             reference_rate = reference_rate or line_rate
             if dtype == "float32":
                 similarity = "reference"
             else:
-                values = cosines(vectors[dtype, corpus_name], vectors["float32", corpus_name])
+                values = cosines(vectors[dtype], vectors["float32"])
                 similarity = f"{values.min():.5f} / {values.mean():.5f}"
             rows.append([dtype, corpus_name, f"{run.lines}", f"{line_rate:.1f}", f"{run.lines / run.seconds:.1f}",
                          f"{token_rate:.0f}", f"{100 * (run.padded_tokens / run.tokens - 1):.1f}%",
                          f"{100 * token_rate * LINEAR_FLOP_PER_TOKEN / (peaks[dtype] * 1e9):.1f}%",
-                         f"{line_rate / reference_rate:.2f}x", f"{first_vector[dtype]:.2f} s",
+                         f"{line_rate / reference_rate:.2f}x", f"{startup[dtype].first_vector_seconds:.2f} s",
                          f"{run.max_rss_bytes / 2**20:.0f} MiB", similarity])
     print_table(["dtype", "corpus", "lines", "lines/s", "whole run lines/s", "real tokens/s", "padding",
                  "% of GEMM peak", "vs float32", "first vector", "peak RSS", "cosine to f32 min / mean"], rows)
-    print(f"(1-line run, for the steady-state rates: "
-          + ", ".join(f"{dtype} {seconds:.2f} s" for dtype, seconds in single_run.items()) + ")")
+    print("(whole run on a 1-line input, subtracted for the steady-state rates: "
+          + ", ".join(f"{dtype} {startup[dtype].one_line_seconds:.2f} s" for dtype in dtypes) + ")")
 
     if args.rss_lines:
         rss_flatness(binary, bundle, args.rss_dtype, [int(size) for size in args.rss_lines.split(",")], bench_dir)

@@ -8,6 +8,7 @@ hidden state (and of the pooler output) from the golden, and the smallest
 cosine similarity per token, which is what reduced precision is judged by.
 
   scripts/check_bundle.py BUNDLE_DIR GOLDEN_DIR... [--model model.int8.pt] [--dtype bfloat16]
+                          [--bfloat16-attention]
 
 Exit status 1 when a float32 difference exceeds --tolerance or a cosine falls
 below --min-cosine.
@@ -88,6 +89,8 @@ def main(argv: List[str]) -> int:
     parser.add_argument("goldens", type=Path, nargs="+")
     parser.add_argument("--model", default="model.pt", help="model file in the bundle (default model.pt)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--bfloat16-attention", action="store_true",
+                        help="set the module's bfloat16_attention flag, as the encoder does for int8")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch shuffle")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="float32 max abs difference allowed")
@@ -99,7 +102,11 @@ def main(argv: List[str]) -> int:
     dtype = getattr(torch, args.dtype)
     module = torch.jit.load(str(args.bundle / args.model))
     module.to(dtype)
-    exact = args.dtype == "float32" and "int8" not in args.model
+    if args.bfloat16_attention:
+        if not hasattr(module, "bfloat16_attention"):
+            raise SystemExit(f"{args.bundle / args.model}: no bfloat16_attention flag; re-export the bundle")
+        module.bfloat16_attention = True
+    exact = args.dtype == "float32" and "int8" not in args.model and not args.bfloat16_attention
 
     failed = False
     for golden in args.goldens:
@@ -118,6 +125,7 @@ def main(argv: List[str]) -> int:
                 ok = min(result["token_cosine_min"], result.get("pooler_cosine_min", 1.0)) >= args.min_cosine
             failed |= not ok
             print(json.dumps({"bundle": args.bundle.name, "model": args.model, "dtype": args.dtype,
+                              "bfloat16_attention": args.bfloat16_attention,
                               "golden": f"{golden.parent.name}/{golden.name}", "lines": len(ids),
                               "ok": ok, **result}))
     return 1 if failed else 0

@@ -217,19 +217,24 @@ class TransformerLayer(nn.Module):
 
     def forward(self, hidden: Tensor, key_bias: Tensor) -> Tensor:
         """hidden [batch, seq, width]; key_bias [batch * heads, 1, seq] is added to the
-        attention scores: 0 for real keys, the dtype's lowest value for padding."""
+        attention scores: 0 for real keys, the dtype's lowest value for padding. The
+        attention products run in key_bias's dtype."""
         batch = hidden.size(0)
         seq = hidden.size(1)
         width = hidden.size(2)
-        # [3, batch * heads, seq, head] in one copy; q, k, v are views of it.
+        # Each relayout below is one copy: to() makes it when it changes the dtype
+        # (reshape is then a view), else to() is a no-op and reshape makes it.
+        # [3, batch * heads, seq, head]; q, k, v are views of it.
         qkv = (self.qkv(hidden)
                .view(batch, seq, 3, self.num_heads, self.head_size)
                .permute(2, 0, 3, 1, 4)
+               .to(key_bias.dtype, memory_format=torch.contiguous_format)
                .reshape(3, batch * self.num_heads, seq, self.head_size))
         scores = torch.baddbmm(key_bias, qkv[0], qkv[1].transpose(1, 2), alpha=self.scale)
         context = (torch.bmm(torch.softmax(scores, dim=-1), qkv[2])
                    .view(batch, self.num_heads, seq, self.head_size)
                    .transpose(1, 2)
+                   .to(hidden.dtype, memory_format=torch.contiguous_format)
                    .reshape(batch, seq, width))
         attended = self.attention_norm(self.attention_output(context) + hidden)
         return self.output_norm(self.output(self.activation(self.intermediate(attended))) + attended)
@@ -258,6 +263,11 @@ class Encoder(nn.Module):
                                      if config.architecture == "albert" else None)
         self.layers = nn.ModuleList([TransformerLayer(config) for _ in self.layers_per_block])
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if has_pooler else None
+        # Run the attention products (scores, softmax, context) in bfloat16. Meant for
+        # model.int8.pt on CPUs with AVX512-BF16: libtorch 1.13 runs float32 batched products
+        # as a serial loop of small BLAS calls, bfloat16 ones as one parallel oneDNN call.
+        # The encoder sets it before torch::jit::freeze, which folds it.
+        self.bfloat16_attention = False
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor) -> Tuple[Tensor, Tensor]:
         return self.encode(input_ids, attention_mask, token_type_ids,
@@ -287,7 +297,7 @@ class Encoder(nn.Module):
         kept: Dict[int, Tensor] = {}
         if 0 in layers:
             kept[0] = hidden
-        key_bias = self._key_bias(attention_mask, hidden.dtype)
+        key_bias = self._key_bias(attention_mask, torch.bfloat16 if self.bfloat16_attention else hidden.dtype)
         depth = 0
         for block, transformer_layer in enumerate(self.layers):
             for _ in range(min(self.layers_per_block[block], last_layer - depth)):
