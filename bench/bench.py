@@ -209,8 +209,7 @@ def repeated_file(source: Path, lines: int, destination: Path) -> Path:
     return destination
 
 
-def rss_flatness(binary: Path, bundle: Path, dtype: str, sizes: List[int], bench_dir: Path) -> None:
-    english = ROOT.parent / "shared" / "fixtures" / "corpora" / "english.txt"
+def rss_flatness(binary: Path, bundle: Path, dtype: str, english: Path, sizes: List[int], bench_dir: Path) -> None:
     print(f"\nPeak RSS against input size ({dtype}, JSONL to a file, default options):")
     peaks = []
     for size in sizes:
@@ -262,12 +261,14 @@ def main(argv: List[str]) -> int:
     started = time.monotonic()
     load_before = load_average()
     bundle = cached_bundle(bench_dir, args.python)
+    english = fixtures / "corpora" / "english.txt"
+    rss_sizes = [int(size) for size in args.rss_lines.split(",")] if args.rss_lines else []
     if args.rss_only:
-        rss_flatness(binary, bundle, args.rss_dtype, [int(size) for size in args.rss_lines.split(",")], bench_dir)
+        rss_flatness(binary, bundle, args.rss_dtype, english, rss_sizes, bench_dir)
         return 0
 
     peaks = {dtype: gemm_peak(gemm_bench, dtype, args.runs) for dtype in dtypes}
-    corpora = {"english": fixtures / "corpora" / "english.txt",
+    corpora = {"english": english,
                f"news[:{args.news_lines}]": prefix_file(fixtures / "corpora" / "news.txt", args.news_lines,
                                                         bench_dir / f"news.{args.news_lines}.txt")}
     one_line = prefix_file(corpora["english"], 1, bench_dir / "one-line.txt")
@@ -305,8 +306,8 @@ def main(argv: List[str]) -> int:
     print("(whole run on a 1-line input, subtracted for the steady-state rates: "
           + ", ".join(f"{dtype} {startup[dtype].one_line_seconds:.2f} s" for dtype in dtypes) + ")")
 
-    if args.rss_lines:
-        rss_flatness(binary, bundle, args.rss_dtype, [int(size) for size in args.rss_lines.split(",")], bench_dir)
+    if rss_sizes:
+        rss_flatness(binary, bundle, args.rss_dtype, english, rss_sizes, bench_dir)
     print(f"benchmark took {time.monotonic() - started:.0f} s")
     return 0
 

@@ -1,5 +1,9 @@
 #include "bert_embed/encoder.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
@@ -233,6 +237,32 @@ void use_bfloat16_attention_if_fast(torch::jit::Module& module) {
   }
 }
 
+// glibc serves blocks above its mmap threshold (which it raises up to 32 MB)
+// with fresh mappings, and the kernel zeroes every page of them on first
+// touch. The encoder's activations are such blocks (bert-base, 8192 tokens:
+// 100 MB per feed-forward output), so each layer would fault its pages in
+// again (english.txt: 1.7 million faults, about 5% of the run). Kept in the
+// heap, a block one layer frees serves the next.
+void keep_large_blocks_in_heap() {
+#ifdef __GLIBC__
+  constexpr int kLargestMappedBlock = 1 << 30;
+  mallopt(M_MMAP_THRESHOLD, kLargestMappedBlock);
+  mallopt(M_TRIM_THRESHOLD, kLargestMappedBlock);
+#endif
+}
+
+// The encoder's temporaries, of ever-changing shapes, fragment glibc's heap,
+// and it keeps the free pages: peak RSS creeps up with the input (bert-base
+// bfloat16, trimmed once per 4096-line window of bert-embed: 767 MiB at
+// 10,000 lines, 1,032 MiB at 100,000). Handing them back after every batch
+// keeps it flat (641 MiB at 12,000 and at 30,000 lines) for 3-4% of the
+// throughput.
+void release_free_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
 at::ScalarType compute_type(DType dtype) {
   switch (dtype) {
     case DType::kBFloat16:
@@ -376,6 +406,7 @@ Encoder::Encoder(const fs::path& bundle_dir, const EncoderOptions& options) {
   c10::InferenceMode guard;
   check_outputs_match(info, module, file, device);
   impl_ = std::make_unique<Impl>(Impl{std::move(info), file, device, std::move(module)});
+  keep_large_blocks_in_heap();
 }
 
 Encoder::~Encoder() = default;
@@ -408,7 +439,9 @@ EncoderOutput Encoder::encode(const ModelInput& input, const std::vector<int>& l
     throw std::runtime_error(impl_->file.string() + ": encode() returned hidden states of shape " +
                              shape_string(hidden.sizes()) + ", expected " + shape_string(expected));
   }
-  return {to_output(hidden), want_pooler ? to_output(pooler) : at::Tensor()};
+  EncoderOutput output{to_output(hidden), want_pooler ? to_output(pooler) : at::Tensor()};
+  release_free_memory();
+  return output;
 }
 
 }  // namespace bert_embed

@@ -1,9 +1,5 @@
 #include "bert_embed/pipeline.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -177,31 +173,6 @@ class TokenizerThread {
   std::shared_ptr<State> state_;
   std::thread thread_;
 };
-
-// glibc serves blocks above its mmap threshold (which it raises up to 32 MB)
-// with fresh mappings, and the kernel zeroes every page of them on first
-// touch. The encoder's activations are such blocks (bert-base, 8192 tokens:
-// 100 MB per feed-forward output), so each layer would fault its pages in
-// again (english.txt: 1.7 million faults, about 5% of the run). Kept in the
-// heap, a block one layer frees serves the next.
-void keep_large_blocks_in_heap() {
-#ifdef __GLIBC__
-  constexpr int kLargestMappedBlock = 1 << 30;
-  mallopt(M_MMAP_THRESHOLD, kLargestMappedBlock);
-  mallopt(M_TRIM_THRESHOLD, kLargestMappedBlock);
-#endif
-}
-
-// The encoder's temporaries, of ever-changing shapes, fragment glibc's heap,
-// and it keeps the free pages: peak RSS creeps up with the input (bert-base
-// bfloat16, trimmed once per 4096-line window: 767 MiB at 10,000 lines,
-// 1,032 MiB at 100,000). Handing them back after every batch keeps it flat
-// (641 MiB at 12,000 and at 30,000 lines) for 3-4% of the throughput.
-void release_free_memory() {
-#ifdef __GLIBC__
-  malloc_trim(0);
-#endif
-}
 
 std::size_t resolve_max_length(const TextInputOptions& options, const BundleInfo& info) {
   const auto positions = static_cast<std::size_t>(info.max_positions);
@@ -492,7 +463,6 @@ RunSummary run_pipeline(const PipelineOptions& options) {
   auto reader = std::make_unique<InputReader>(options.text.input_file, options.text.input);
   const std::optional<std::uint64_t> input_size = reader->size_bytes();
   const std::unique_ptr<Encoder> encoder = open_encoder(options);
-  keep_large_blocks_in_heap();
   const BundleInfo& info = encoder->info();
   const std::shared_ptr<const Tokenizer> tokenizer = load_tokenizer(options.text.model_dir);
   const Embedder embedder(*encoder, tokenizer, plan_embedding(options, info));
@@ -533,7 +503,6 @@ RunSummary run_pipeline(const PipelineOptions& options) {
       tokens_done += tokens;
       summary.padded_tokens += padded;
       window_lines_done += lines;
-      release_free_memory();
       progress.update(lines_done, tokens_done,
                       window_start + (window_end - window_start) * window_lines_done / window.lines.size());
     });

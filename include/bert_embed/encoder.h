@@ -52,6 +52,9 @@ class Encoder {
   // against bundle.json and the tokenizer's vocabulary size. Throws
   // std::invalid_argument for bad options and std::runtime_error (naming the
   // file) for a missing, corrupt or inconsistent bundle.
+  // Sets process-wide state for inference: libtorch's thread count, oneDNN's
+  // primitive cache capacity (unless the environment sets it) and glibc's
+  // mmap threshold; encode() hands free heap pages back to the system.
   Encoder(const std::filesystem::path& bundle_dir, const EncoderOptions& options);
   ~Encoder();
   Encoder(const Encoder&) = delete;
