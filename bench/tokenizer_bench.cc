@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "bert_embed/tokenizer.h"
-#include "bert_embed/utf8.h"
+#include "bert_embed/text/tokenizer.h"
+#include "bert_embed/text/utf8.h"
 
 namespace {
 

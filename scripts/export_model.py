@@ -4,7 +4,7 @@
 A bundle is a directory holding model.pt (TorchScript encoder with forward()
 and encode()), optionally model.int8.pt (Linear layers dynamically quantized),
 the tokenizer files with the effective tokenizer_config.json, and bundle.json;
-src/bundle.cc and src/encoder.cc read it.
+src/model/bundle.cc and src/model/encoder.cc read it.
 
 The encoder is written here in PyTorch rather than taken from transformers
 (not available on the target machines); its arithmetic follows HF BertModel /

@@ -1,4 +1,4 @@
-#include "bert_embed/bundle.h"
+#include "bert_embed/model/bundle.h"
 
 #include <algorithm>
 #include <fstream>

@@ -15,7 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "bert_embed/encoder.h"
+#include "bert_embed/model/encoder.h"
 #include "fixtures.h"
 #include "npy_reader.h"
 

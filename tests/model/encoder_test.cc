@@ -1,4 +1,4 @@
-#include "bert_embed/encoder.h"
+#include "bert_embed/model/encoder.h"
 
 #include <cstdlib>
 #include <filesystem>

@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bert_embed/tokenizer.h"
-#include "bert_embed/wordpiece_tokenizer.h"
+#include "bert_embed/text/tokenizer.h"
+#include "bert_embed/text/wordpiece_tokenizer.h"
 #include "fixtures.h"
 
 namespace bert_embed {

@@ -1,4 +1,4 @@
-#include "bert_embed/tokenizer.h"
+#include "bert_embed/text/tokenizer.h"
 
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "bert_embed/sentencepiece_tokenizer.h"
-#include "bert_embed/wordpiece_tokenizer.h"
+#include "bert_embed/text/sentencepiece_tokenizer.h"
+#include "bert_embed/text/wordpiece_tokenizer.h"
 #include "fixtures.h"
 #include "temp_dir.h"
 

@@ -1,4 +1,4 @@
-#include "bert_embed/utf8.h"
+#include "bert_embed/text/utf8.h"
 
 #include <gtest/gtest.h>
 

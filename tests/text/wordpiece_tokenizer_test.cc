@@ -1,4 +1,4 @@
-#include "bert_embed/wordpiece_tokenizer.h"
+#include "bert_embed/text/wordpiece_tokenizer.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "bert_embed/utf8.h"
+#include "bert_embed/text/utf8.h"
 #include "fixtures.h"
 #include "temp_dir.h"
 

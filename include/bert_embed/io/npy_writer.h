@@ -1,0 +1,43 @@
+// NPY output (format version 1.0, little-endian float32, C order), as
+// numpy.load reads it: pooled [lines, dim], or [lines, slots, dim] with
+// several slots; per token [total_tokens, dim] or [total_tokens, slots, dim],
+// plus int64 [lines + 1] token offsets in a second file beside it (line i's
+// tokens are rows offsets[i] to offsets[i+1]). The row count is known only at
+// the end: the header is written with room for any shape and rewritten by
+// finish(), so the output must be a regular file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bert_embed/io/embedding_writer.h"
+#include "bert_embed/io/output_file.h"
+
+namespace bert_embed {
+
+// OUT.npy -> OUT.offsets.npy; a path without ".npy" gets ".offsets.npy" appended.
+std::filesystem::path npy_offsets_path(const std::filesystem::path& output);
+
+class NpyWriter final : public EmbeddingWriter {
+ public:
+  explicit NpyWriter(const WriterOptions& options);
+
+ private:
+  void write_pooled(const PooledRecord& record) override;
+  void write_tokens(const TokenRecord& record) override;
+  void finish_output() override;
+
+  void write_rows(const at::Tensor& rows);
+  std::vector<std::int64_t> shape() const;
+
+  std::unique_ptr<OutputFile> data_;
+  std::unique_ptr<OutputFile> offsets_file_;  // per token only
+  std::vector<std::int64_t> offsets_;         // per token: token rows before each line
+  std::int64_t rows_ = 0;
+  std::size_t header_size_;  // reserved for the largest shape
+};
+
+}  // namespace bert_embed

@@ -1,0 +1,60 @@
+// ALBERT's SentencePiece tokenizer, id for id as HuggingFace transformers'
+// slow AlbertTokenizer (v4.29) constructed from a spiece.model: its text
+// preprocessing, SentencePiece encoding and re-splitting of pieces that end
+// in a digit and a comma.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bert_embed/text/tokenizer.h"
+
+namespace bert_embed {
+
+class NormalizedText;
+class SentencePieceModel;
+
+struct SentencePieceOptions {
+  bool lowercase = true;
+  // Collapse and trim whitespace as ' '.join(text.strip().split()) does.
+  bool remove_space = true;
+  // Unless set, NFKD and drop combining characters.
+  bool keep_accents = false;
+  std::string unk_token = "<unk>";
+  std::string sep_token = "[SEP]";
+  std::string pad_token = "<pad>";
+  std::string cls_token = "[CLS]";
+  std::string mask_token = "[MASK]";
+};
+
+class SentencePieceTokenizer final : public Tokenizer {
+ public:
+  // Throws std::runtime_error naming model_file when it cannot be loaded.
+  SentencePieceTokenizer(const std::filesystem::path& model_file, SentencePieceOptions options);
+  ~SentencePieceTokenizer() override;
+
+  // spiece.model with the settings of tokenizer_config.json beside it (if any).
+  static std::unique_ptr<SentencePieceTokenizer> from_directory(const std::filesystem::path& dir);
+
+  std::vector<Token> tokenize(std::string_view text) const override;
+  std::string id_to_token(std::int64_t id) const override;
+  std::size_t vocab_size() const override;
+  const SpecialTokenIds& special_ids() const override { return special_ids_; }
+  const SentencePieceOptions& options() const { return options_; }
+
+ private:
+  NormalizedText preprocess(const NormalizedText& text) const;
+  void append_digit_comma_pieces(std::string_view piece, Span span, Span comma_span,
+                                 std::vector<Token>& out) const;
+
+  std::unique_ptr<SentencePieceModel> model_;
+  SentencePieceOptions options_;
+  std::vector<std::string> special_tokens_;
+  SpecialTokenIds special_ids_;
+};
+
+}  // namespace bert_embed

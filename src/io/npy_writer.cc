@@ -1,0 +1,125 @@
+#include "bert_embed/io/npy_writer.h"
+
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace bert_embed {
+namespace {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "NPY data is written as little-endian from memory");
+
+constexpr char kMagic[] = "\x93NUMPY\x01\x00";  // format version 1.0
+constexpr std::size_t kMagicSize = sizeof(kMagic) - 1;
+constexpr std::size_t kPrefixSize = kMagicSize + 2;  // magic, version, uint16 header length
+constexpr std::size_t kAlignment = 64;               // numpy aligns the data to 64 bytes
+
+std::string header_dict(const char* descr, const std::vector<std::int64_t>& shape) {
+  std::string dims;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) dims += ", ";
+    dims += std::to_string(shape[i]);
+  }
+  if (shape.size() == 1) dims += ',';
+  return std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + dims +
+         "), }";
+}
+
+std::size_t aligned_header_size(const std::string& dict) {
+  const std::size_t unpadded = kPrefixSize + dict.size() + 1;  // + the final '\n'
+  return (unpadded + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+// The whole header, padded with spaces to `size` bytes (a multiple of 64).
+std::string npy_header(const char* descr, const std::vector<std::int64_t>& shape,
+                       std::size_t size) {
+  const std::string dict = header_dict(descr, shape);
+  if (aligned_header_size(dict) > size) throw std::logic_error("NPY header does not fit");
+  const std::size_t dict_size = size - kPrefixSize;
+  std::string header(kMagic, kMagicSize);
+  header += static_cast<char>(dict_size & 0xff);
+  header += static_cast<char>(dict_size >> 8);
+  header += dict;
+  header.append(dict_size - dict.size() - 1, ' ');
+  header += '\n';
+  return header;
+}
+
+// Room for any shape of `dims` dimensions: each at most 19 digits (int64).
+std::size_t reserved_header_size(const char* descr, std::size_t dims) {
+  return aligned_header_size(header_dict(
+      descr, std::vector<std::int64_t>(dims, std::numeric_limits<std::int64_t>::max())));
+}
+
+void write_bytes(OutputFile& file, const void* data, std::size_t size) {
+  file.stream().write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+  file.check_written();
+}
+
+std::unique_ptr<OutputFile> open_seekable(const std::filesystem::path& path) {
+  auto file = std::make_unique<OutputFile>(path);
+  if (!file->is_seekable()) {
+    throw std::runtime_error("NPY output needs a regular output file, not " + file->name() +
+                             ": its header is rewritten at the end (use -o FILE.npy, or "
+                             "--format jsonl to stream)");
+  }
+  return file;
+}
+
+}  // namespace
+
+std::filesystem::path npy_offsets_path(const std::filesystem::path& output) {
+  std::filesystem::path offsets = output;
+  if (offsets.extension() == ".npy") offsets.replace_extension();
+  offsets += ".offsets.npy";
+  return offsets;
+}
+
+NpyWriter::NpyWriter(const WriterOptions& options)
+    : EmbeddingWriter(options), data_(open_seekable(options.output)) {
+  if (options.per_token) {
+    offsets_file_ = std::make_unique<OutputFile>(npy_offsets_path(options.output));
+    offsets_.push_back(0);
+  }
+  header_size_ = reserved_header_size("<f4", shape().size());
+  write_bytes(*data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
+}
+
+std::vector<std::int64_t> NpyWriter::shape() const {
+  std::vector<std::int64_t> shape = {rows_};
+  if (layers_apart()) shape.push_back(static_cast<std::int64_t>(slots()));
+  shape.push_back(dim());
+  return shape;
+}
+
+void NpyWriter::write_rows(const at::Tensor& rows) {
+  write_bytes(*data_, rows.data_ptr<float>(), rows.numel() * sizeof(float));
+  rows_ += rows.size(0);
+}
+
+void NpyWriter::write_pooled(const PooledRecord& record) {
+  write_rows(record.vectors.contiguous().unsqueeze(0));
+}
+
+void NpyWriter::write_tokens(const TokenRecord& record) {
+  // [slots, tokens, dim] -> rows of [slots, dim], one per token.
+  write_rows(record.embeddings.transpose(0, 1).contiguous());
+  offsets_.push_back(rows_);
+}
+
+void NpyWriter::finish_output() {
+  data_->stream().seekp(0);
+  write_bytes(*data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
+  if (offsets_file_) {
+    const std::vector<std::int64_t> offsets_shape = {static_cast<std::int64_t>(offsets_.size())};
+    const std::string header =
+        npy_header("<i8", offsets_shape, aligned_header_size(header_dict("<i8", offsets_shape)));
+    write_bytes(*offsets_file_, header.data(), header.size());
+    write_bytes(*offsets_file_, offsets_.data(), offsets_.size() * sizeof(std::int64_t));
+    offsets_file_->commit();
+  }
+  data_->commit();
+}
+
+}  // namespace bert_embed

@@ -1,0 +1,156 @@
+#include "bert_embed/model/bundle.h"
+
+#include <fstream>
+#include <limits>
+#include <stdexcept>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace bert_embed {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int kSupportedFormatVersion = 1;
+constexpr std::string_view kExportUsage = "scripts/export_model.py SOURCE_DIR BUNDLE_DIR";
+
+// bundle.json with accessors whose errors name the file and the (dotted) field.
+class BundleJson {
+ public:
+  BundleJson(fs::path file, json root) : file_(std::move(file)), root_(std::move(root)) {}
+
+  const json& field(std::string_view name) const {
+    const json* node = &root_;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t dot = name.find('.', start);
+      const std::string key(name.substr(start, dot == std::string_view::npos ? name.npos : dot - start));
+      if (!node->is_object() || !node->contains(key)) fail(name, "missing");
+      node = &(*node)[key];
+      if (dot == std::string_view::npos) return *node;
+      start = dot + 1;
+    }
+  }
+
+  std::int64_t positive_integer(std::string_view name,
+                                std::int64_t max = std::numeric_limits<std::int64_t>::max()) const {
+    const json& value = field(name);
+    if (!value.is_number_integer()) fail(name, "must be an integer, got " + value.dump());
+    // nlohmann stores non-negative literals as unsigned: compare in that type
+    // so that huge values cannot wrap into range.
+    const bool in_range = value.is_number_unsigned()
+                              ? value.get<std::uint64_t>() >= 1 &&
+                                    value.get<std::uint64_t>() <= static_cast<std::uint64_t>(max)
+                              : value.get<std::int64_t>() >= 1 && value.get<std::int64_t>() <= max;
+    if (!in_range) {
+      fail(name, "must be an integer in [1, " + std::to_string(max) + "], got " + value.dump());
+    }
+    return value.get<std::int64_t>();
+  }
+
+  int positive_int(std::string_view name) const {
+    return static_cast<int>(positive_integer(name, std::numeric_limits<int>::max()));
+  }
+
+  bool boolean(std::string_view name) const {
+    const json& value = field(name);
+    if (!value.is_boolean()) fail(name, "must be true or false, got " + value.dump());
+    return value.get<bool>();
+  }
+
+  std::string string(std::string_view name) const {
+    const json& value = field(name);
+    if (!value.is_string()) fail(name, "must be a string, got " + value.dump());
+    return value.get<std::string>();
+  }
+
+  std::string one_of(std::string_view name, const std::vector<std::string>& allowed) const {
+    std::string value = string(name);
+    for (const std::string& candidate : allowed) {
+      if (value == candidate) return value;
+    }
+    std::string expected;
+    for (const std::string& candidate : allowed) {
+      expected += (expected.empty() ? "\"" : ", \"") + candidate + "\"";
+    }
+    fail(name, "must be one of " + expected + ", got \"" + value + "\"");
+  }
+
+  [[noreturn]] void fail(std::string_view name, const std::string& problem) const {
+    throw std::runtime_error(file_.string() + ": field '" + std::string(name) + "' " + problem);
+  }
+
+ private:
+  fs::path file_;
+  json root_;
+};
+
+BundleJson load_bundle_json(const fs::path& dir) {
+  if (!fs::is_directory(dir)) {
+    throw std::runtime_error("bundle directory " + dir.string() +
+                             (fs::exists(dir) ? " is not a directory" : " does not exist") +
+                             "; make a bundle with " + std::string(kExportUsage));
+  }
+  const fs::path file = dir / "bundle.json";
+  std::ifstream in(file);
+  if (!in) {
+    const bool is_checkpoint = fs::exists(dir / "config.json");
+    throw std::runtime_error(
+        dir.string() + " is not a bert-embed bundle (" + file.string() + " is missing)" +
+        (is_checkpoint ? "; it looks like a HuggingFace checkpoint: export it with "
+                       : "; make a bundle with ") +
+        std::string(kExportUsage));
+  }
+  try {
+    return BundleJson(file, json::parse(in));
+  } catch (const json::parse_error& error) {
+    throw std::runtime_error(file.string() + ": invalid JSON: " + error.what());
+  }
+}
+
+}  // namespace
+
+BundleInfo read_bundle_info(const fs::path& dir) {
+  const BundleJson bundle = load_bundle_json(dir);
+
+  const std::int64_t format_version = bundle.positive_integer("format_version");
+  if (format_version != kSupportedFormatVersion) {
+    bundle.fail("format_version", "is " + std::to_string(format_version) + " but this bert-embed reads " +
+                                      std::to_string(kSupportedFormatVersion) +
+                                      "; re-export the bundle with its scripts/export_model.py");
+  }
+
+  BundleInfo info;
+  info.dir = dir;
+  info.architecture = bundle.one_of("architecture", {"bert", "albert"});
+  info.num_layers = bundle.positive_int("num_layers");
+  info.hidden_size = bundle.positive_int("hidden_size");
+  info.embedding_size = bundle.positive_int("embedding_size");
+  info.max_positions = bundle.positive_int("max_position_embeddings");
+  info.vocab_size = bundle.positive_integer("vocab_size");
+  info.has_pooler = bundle.boolean("has_pooler");
+  info.has_int8_model = bundle.boolean("int8_model");
+  info.tokenizer_kind = bundle.one_of("tokenizer.kind", {"wordpiece", "sentencepiece"});
+  info.weights_sha256 = bundle.string("source.sha256");
+  if (info.architecture == "bert" && info.embedding_size != info.hidden_size) {
+    bundle.fail("embedding_size", "is " + std::to_string(info.embedding_size) +
+                                      " but a bert model embeds at hidden_size " +
+                                      std::to_string(info.hidden_size));
+  }
+  return info;
+}
+
+void check_tokenizer_vocab_size(const BundleInfo& info, std::size_t tokenizer_vocab_size) {
+  if (tokenizer_vocab_size > static_cast<std::uint64_t>(info.vocab_size)) {
+    throw std::runtime_error("bundle " + info.dir.string() + ": the tokenizer has " +
+                             std::to_string(tokenizer_vocab_size) + " ids but " +
+                             (info.dir / "bundle.json").string() + " gives vocab_size " +
+                             std::to_string(info.vocab_size) +
+                             " (the model's embedding rows); the tokenizer files do not belong to this model");
+  }
+}
+
+}  // namespace bert_embed
