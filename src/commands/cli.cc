@@ -144,7 +144,7 @@ void add_embed_options(CLI::App& app, PipelineOptions& options, EmbedChoices& ch
   app.add_option("--device", options.encoder.device, "cpu, cuda or cuda:N")
       ->type_name("DEVICE")
       ->capture_default_str();
-  app.add_option("--threads", options.encoder.threads, "Threads for inference")
+  app.add_option("--threads", options.threads, "Threads for inference")
       ->check(CLI::NonNegativeNumber)
       ->type_name("N")
       ->default_str("0, all cores");

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bert_embed/model/bundle.h"
+#include "bert_embed/model/runtime.h"
 #include "bert_embed/io/jsonl_writer.h"
 #include "bert_embed/text/tokenizer.h"
 
@@ -462,9 +463,11 @@ RunSummary run_pipeline(const PipelineOptions& options) {
   const Clock::time_point start = Clock::now();
   auto reader = std::make_unique<InputReader>(options.text.input_file, options.text.input);
   const std::optional<std::uint64_t> input_size = reader->size_bytes();
+  apply_runtime_settings(RuntimeSettings{options.threads, options.encoder.dtype});
   const std::unique_ptr<Encoder> encoder = open_encoder(options);
   const BundleInfo& info = encoder->info();
   const std::shared_ptr<const Tokenizer> tokenizer = load_tokenizer(options.text.model_dir);
+  check_tokenizer_vocab_size(info, tokenizer->vocab_size());
   const Embedder embedder(*encoder, tokenizer, plan_embedding(options, info));
   const TokenizeSettings settings{resolve_max_length(options.text, info), options.text.on_overflow};
   const bool per_token = options.pooling == Pooling::kTokens;

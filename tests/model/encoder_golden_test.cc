@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bert_embed/model/encoder.h"
+#include "bert_embed/model/runtime.h"
 #include "fixtures.h"
 #include "npy_reader.h"
 
@@ -102,11 +103,11 @@ at::Tensor cosine(const at::Tensor& a, const at::Tensor& b) {
 }
 
 EncoderOptions options_with(DType dtype) {
-  EncoderOptions options;
-  options.dtype = dtype;
   // ctest runs test processes side by side on few cores; OpenMP threads that
   // wait for a descheduled peer made these tiny models over 100x slower.
-  options.threads = 1;
+  apply_runtime_settings(RuntimeSettings{1, dtype});
+  EncoderOptions options;
+  options.dtype = dtype;
   return options;
 }
 

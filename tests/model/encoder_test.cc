@@ -179,12 +179,6 @@ TEST(EncoderOptions, RefusesFloat16OnCpu) {
                   "dtype float16 needs a CUDA device");
 }
 
-TEST(EncoderOptions, RefusesNegativeThreads) {
-  EncoderOptions options;
-  options.threads = -1;
-  EXPECT_THROW(Encoder(test::test_bundle(kBundle), options), std::invalid_argument);
-}
-
 TEST(EncoderLoad, RefusesInt8WhenTheBundleHasNoInt8Model) {
   const TempDir temp;
   const fs::path bundle = copy_bundle(temp, kBundle);
@@ -194,29 +188,6 @@ TEST(EncoderLoad, RefusesInt8WhenTheBundleHasNoInt8Model) {
   EXPECT_CONTAINS(error_message<std::runtime_error>([&] { Encoder encoder(bundle, options); }),
                   "has no int8 model (" + (bundle / "bundle.json").string() +
                       ": int8_model is false); re-export it with scripts/export_model.py --int8");
-}
-
-// oneDNN's primitive cache grows with every new batch shape (see encoder.cc):
-// bfloat16 keeps a small one, float32 and int8 none, and a capacity the user
-// chose is theirs.
-TEST(EncoderLoad, BoundsTheOneDnnPrimitiveCache) {
-  constexpr const char* kCapacity = "ONEDNN_PRIMITIVE_CACHE_CAPACITY";
-  const auto capacity_after_loading = [&](DType dtype) {
-    EncoderOptions options;
-    options.dtype = dtype;
-    { const Encoder encoder(test::test_bundle(kBundle), options); }
-    const char* value = std::getenv(kCapacity);
-    return std::string(value == nullptr ? "unset" : value);
-  };
-  unsetenv("DNNL_PRIMITIVE_CACHE_CAPACITY");
-  for (const auto& [dtype, expected] : {std::pair{DType::kFloat32, "0"}, std::pair{DType::kBFloat16, "128"},
-                                        std::pair{DType::kInt8, "0"}}) {
-    unsetenv(kCapacity);
-    EXPECT_EQ(capacity_after_loading(dtype), expected) << to_string(dtype);
-  }
-  setenv(kCapacity, "16", /*overwrite=*/1);
-  EXPECT_EQ(capacity_after_loading(DType::kInt8), "16");
-  unsetenv(kCapacity);
 }
 
 TEST(EncoderLoad, ExplainsAMissingBundleDirectory) {

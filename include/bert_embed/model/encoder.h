@@ -26,7 +26,6 @@ std::string to_string(DType dtype);
 
 struct EncoderOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
-  int threads = 0;             // intra-op threads (process-wide); 0: all cores
   DType dtype = DType::kFloat32;
 };
 
@@ -49,12 +48,11 @@ struct EncoderOutput {
 class Encoder {
  public:
   // Loads bundle_dir/model.pt (model.int8.pt for DType::kInt8) and checks it
-  // against bundle.json and the tokenizer's vocabulary size. Throws
-  // std::invalid_argument for bad options and std::runtime_error (naming the
-  // file) for a missing, corrupt or inconsistent bundle.
-  // Sets process-wide state for inference: libtorch's thread count, oneDNN's
-  // primitive cache capacity (unless the environment sets it) and glibc's
-  // mmap threshold; encode() hands free heap pages back to the system.
+  // against bundle.json. Throws std::invalid_argument for bad options and
+  // std::runtime_error (naming the file) for a missing, corrupt or
+  // inconsistent bundle. Process-wide settings (threads, caches) are the
+  // command's: see runtime.h. encode() hands free heap pages back to the
+  // system after every batch.
   Encoder(const std::filesystem::path& bundle_dir, const EncoderOptions& options);
   ~Encoder();
   Encoder(const Encoder&) = delete;

@@ -55,6 +55,7 @@ struct PipelineOptions {
   std::optional<std::filesystem::path> stats;       // apply saved statistics
   std::optional<std::filesystem::path> save_stats;  // write the fitted statistics
   EncoderOptions encoder;
+  int threads = 0;  // intra-op threads; 0: all cores
   BatchLimits batch;
   WindowLimits window;
   bool progress = false;  // a live progress line on stderr
