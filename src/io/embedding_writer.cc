@@ -7,13 +7,6 @@
 
 namespace bert_embed {
 
-OutputFormat parse_output_format(std::string_view name) {
-  if (name == "jsonl") return OutputFormat::kJsonl;
-  if (name == "npy") return OutputFormat::kNpy;
-  throw std::invalid_argument("invalid output format \"" + std::string(name) +
-                              "\": expected jsonl or npy");
-}
-
 OutputFormat output_format_for(const std::filesystem::path& output) {
   return output.extension() == ".npy" ? OutputFormat::kNpy : OutputFormat::kJsonl;
 }

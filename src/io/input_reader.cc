@@ -70,21 +70,6 @@ std::optional<std::uint64_t> stdin_file_size() {
 
 }  // namespace
 
-InputFormat parse_input_format(std::string_view name) {
-  if (name == "text") return InputFormat::kText;
-  if (name == "jsonl") return InputFormat::kJsonl;
-  if (name == "tsv") return InputFormat::kTsv;
-  throw std::invalid_argument("unknown input format \"" + std::string(name) +
-                              "\" (expected text, jsonl or tsv)");
-}
-
-InvalidUtf8Policy parse_invalid_utf8_policy(std::string_view name) {
-  if (name == "error") return InvalidUtf8Policy::kError;
-  if (name == "replace") return InvalidUtf8Policy::kReplace;
-  throw std::invalid_argument("unknown invalid UTF-8 policy \"" + std::string(name) +
-                              "\" (expected error or replace)");
-}
-
 InputError::InputError(const std::string& input_name, std::size_t line_number,
                        const std::string& problem)
     : std::runtime_error(input_name + ":" + std::to_string(line_number) + ": " + problem) {}

@@ -159,6 +159,11 @@ void JsonlWriter::write_tokens(const TokenRecord& record) {
   end_line();
 }
 
+void JsonlWriter::flush() {
+  out_.stream().flush();
+  out_.check_written();
+}
+
 void JsonlWriter::finish_output() { out_.commit(); }
 
 }  // namespace bert_embed

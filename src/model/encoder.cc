@@ -283,29 +283,6 @@ void check_layers(const std::vector<int>& layers, const BundleInfo& info) {
 
 }  // namespace
 
-DType parse_dtype(std::string_view name) {
-  if (name == "float32") return DType::kFloat32;
-  if (name == "bfloat16") return DType::kBFloat16;
-  if (name == "float16") return DType::kFloat16;
-  if (name == "int8") return DType::kInt8;
-  throw std::invalid_argument("unknown dtype '" + std::string(name) +
-                              "' (expected float32, bfloat16, float16 or int8)");
-}
-
-std::string to_string(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return "float32";
-    case DType::kBFloat16:
-      return "bfloat16";
-    case DType::kFloat16:
-      return "float16";
-    case DType::kInt8:
-      return "int8";
-  }
-  throw std::invalid_argument("invalid DType value " + std::to_string(static_cast<int>(dtype)));
-}
-
 ModelInput make_model_input(const std::vector<const Encoding*>& batch, std::int64_t pad_id) {
   if (batch.empty()) throw std::invalid_argument("make_model_input: empty batch");
   std::size_t seq = 0;

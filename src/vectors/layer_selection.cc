@@ -102,14 +102,6 @@ LayerSelection parse_layers(std::string_view spec, int num_layers) {
   return LayerSpecParser(spec, num_layers).parse();
 }
 
-LayerAggregation parse_layer_aggregation(std::string_view name) {
-  if (name == "none") return LayerAggregation::kNone;
-  if (name == "mean") return LayerAggregation::kMean;
-  if (name == "concat") return LayerAggregation::kConcat;
-  throw std::invalid_argument("invalid layer aggregation " + in_quotes(name) +
-                              ": expected none, mean or concat");
-}
-
 at::Tensor aggregate_layers(const at::Tensor& per_layer, LayerAggregation aggregation) {
   if (per_layer.dim() != 3) {
     throw std::invalid_argument("aggregate_layers: expected [rows, layers, dim], got " +

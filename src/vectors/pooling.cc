@@ -27,16 +27,6 @@ at::Tensor batch_first(const at::Tensor& per_layer) {
 
 }  // namespace
 
-Pooling parse_pooling(std::string_view name) {
-  if (name == "cls") return Pooling::kCls;
-  if (name == "mean") return Pooling::kMean;
-  if (name == "max") return Pooling::kMax;
-  if (name == "tokens") return Pooling::kTokens;
-  if (name == "pooler") return Pooling::kPooler;
-  throw std::invalid_argument("invalid pooling \"" + std::string(name) +
-                              "\": expected cls, mean, max, tokens or pooler");
-}
-
 at::Tensor pool(const at::Tensor& hidden, const at::Tensor& include, Pooling pooling) {
   check_shapes(hidden, include);
   if (pooling == Pooling::kCls) return batch_first(hidden.select(2, 0));

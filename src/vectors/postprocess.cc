@@ -302,6 +302,19 @@ PostProcessor::PostProcessor(const PostProcessOptions& options) : options_(optio
   }
 }
 
+void PostProcessor::check_dimensions(std::int64_t dim) const {
+  if (options_.whiten_components > dim) {
+    throw std::invalid_argument("--whiten " + std::to_string(options_.whiten_components) +
+                                " asks for more components than the " + std::to_string(dim) +
+                                " dimensions of the vectors");
+  }
+  const std::int64_t width = options_.whiten_components > 0 ? options_.whiten_components : dim;
+  if (options_.remove_top >= width) {
+    throw std::invalid_argument("--remove-top " + std::to_string(options_.remove_top) +
+                                " must be below the " + std::to_string(width) + " dimensions of the vectors");
+  }
+}
+
 bool PostProcessor::needs_statistics() const {
   return options_.whiten_components > 0 || options_.remove_top > 0 || options_.standardize;
 }

@@ -69,7 +69,7 @@ TEST(ParseDType, RoundTripsEveryName) {
 
 TEST(ParseDType, RefusesUnknownNames) {
   EXPECT_EQ(error_message<std::invalid_argument>([] { parse_dtype("fp32"); }),
-            "unknown dtype 'fp32' (expected float32, bfloat16, float16 or int8)");
+            "unknown dtype \"fp32\" (expected float32, bfloat16, float16 or int8)");
 }
 
 TEST(MakeModelInput, PadsOnTheRightWithThePadIdAndMasksThePadding) {

@@ -12,14 +12,17 @@
 #include <string_view>
 #include <vector>
 
+#include "bert_embed/enum_names.h"
 #include "bert_embed/text/tokenizer.h"
 
 namespace bert_embed {
 
 enum class OutputFormat { kJsonl, kNpy };
-
-// "jsonl" or "npy"; throws std::invalid_argument otherwise.
-OutputFormat parse_output_format(std::string_view name);
+inline constexpr EnumNames<OutputFormat, 2> kOutputFormatNames{
+    {{"jsonl", OutputFormat::kJsonl}, {"npy", OutputFormat::kNpy}}};
+inline OutputFormat parse_output_format(std::string_view name) {
+  return parse_name(kOutputFormatNames, name, "output format");
+}
 // The format a path implies: NPY for "*.npy", JSONL for anything else and stdout.
 OutputFormat output_format_for(const std::filesystem::path& output);
 
@@ -68,6 +71,9 @@ class EmbeddingWriter {
   void write(const TokenRecord& record);
   // Completes the output (NPY: the final shape in the header) and commits it.
   void finish();
+  // Pushes the records written so far to a stream output (stdout, a pipe),
+  // for a reader waiting on them; nothing for outputs committed at the end.
+  virtual void flush() {}
 
   std::int64_t records_written() const { return next_index_; }
 

@@ -14,13 +14,23 @@
 #include <string_view>
 #include <vector>
 
+#include "bert_embed/enum_names.h"
+
 namespace bert_embed {
 
 enum class InputFormat { kText, kJsonl, kTsv };
-InputFormat parse_input_format(std::string_view name);  // "text", "jsonl", "tsv"
+inline constexpr EnumNames<InputFormat, 3> kInputFormatNames{
+    {{"text", InputFormat::kText}, {"jsonl", InputFormat::kJsonl}, {"tsv", InputFormat::kTsv}}};
+inline InputFormat parse_input_format(std::string_view name) {
+  return parse_name(kInputFormatNames, name, "input format");
+}
 
 enum class InvalidUtf8Policy { kError, kReplace };
-InvalidUtf8Policy parse_invalid_utf8_policy(std::string_view name);  // "error", "replace"
+inline constexpr EnumNames<InvalidUtf8Policy, 2> kInvalidUtf8PolicyNames{
+    {{"error", InvalidUtf8Policy::kError}, {"replace", InvalidUtf8Policy::kReplace}}};
+inline InvalidUtf8Policy parse_invalid_utf8_policy(std::string_view name) {
+  return parse_name(kInvalidUtf8PolicyNames, name, "invalid UTF-8 policy");
+}
 
 // Which fields make a record. jsonl: keys of each object (the text field
 // defaults to "text"). tsv: a column name, read from the first line, which is

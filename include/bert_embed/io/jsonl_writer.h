@@ -25,6 +25,7 @@ void append_json_float(std::string& out, float value);
 class JsonlWriter final : public EmbeddingWriter {
  public:
   explicit JsonlWriter(const WriterOptions& options);
+  void flush() override;
 
  private:
   void write_pooled(const PooledRecord& record) override;

@@ -11,6 +11,7 @@
 
 #include <ATen/ATen.h>
 
+#include "bert_embed/enum_names.h"
 #include "bert_embed/model/bundle.h"
 #include "bert_embed/text/tokenizer.h"
 
@@ -21,8 +22,12 @@ namespace bert_embed {
 // model.int8.pt) runs on CPU only.
 enum class DType { kFloat32, kBFloat16, kFloat16, kInt8 };
 
-DType parse_dtype(std::string_view name);  // "float32", "bfloat16", "float16", "int8"
-std::string to_string(DType dtype);
+inline constexpr EnumNames<DType, 4> kDTypeNames{{{"float32", DType::kFloat32},
+                                                  {"bfloat16", DType::kBFloat16},
+                                                  {"float16", DType::kFloat16},
+                                                  {"int8", DType::kInt8}}};
+inline DType parse_dtype(std::string_view name) { return parse_name(kDTypeNames, name, "dtype"); }
+inline std::string to_string(DType dtype) { return std::string(name_of(kDTypeNames, dtype)); }
 
 struct EncoderOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"

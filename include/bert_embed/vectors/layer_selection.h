@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bert_embed/enum_names.h"
+
 namespace bert_embed {
 
 struct LayerSelection {
@@ -24,8 +26,13 @@ LayerSelection parse_layers(std::string_view spec, int num_layers);
 
 enum class LayerAggregation { kNone, kMean, kConcat };
 
-// "none", "mean" or "concat"; throws std::invalid_argument otherwise.
-LayerAggregation parse_layer_aggregation(std::string_view name);
+inline constexpr EnumNames<LayerAggregation, 3> kLayerAggregationNames{
+    {{"none", LayerAggregation::kNone}, {"mean", LayerAggregation::kMean}, {"concat", LayerAggregation::kConcat}}};
+
+// A name of kLayerAggregationNames; throws std::invalid_argument otherwise.
+inline LayerAggregation parse_layer_aggregation(std::string_view name) {
+  return parse_name(kLayerAggregationNames, name, "layer aggregation");
+}
 
 // per_layer: [rows, layers, dim] -> [rows, 1, dim] (mean),
 // [rows, 1, layers*dim] (concat, in the order asked) or unchanged (none).

@@ -5,12 +5,20 @@
 
 #include <string_view>
 
+#include "bert_embed/enum_names.h"
+
 namespace bert_embed {
 
 enum class Pooling { kCls, kMean, kMax, kTokens, kPooler };
 
-// "cls", "mean", "max", "tokens" or "pooler"; throws std::invalid_argument otherwise.
-Pooling parse_pooling(std::string_view name);
+inline constexpr EnumNames<Pooling, 5> kPoolingNames{{{"cls", Pooling::kCls},
+                                                      {"mean", Pooling::kMean},
+                                                      {"max", Pooling::kMax},
+                                                      {"tokens", Pooling::kTokens},
+                                                      {"pooler", Pooling::kPooler}}};
+
+// A name of kPoolingNames; throws std::invalid_argument otherwise.
+inline Pooling parse_pooling(std::string_view name) { return parse_name(kPoolingNames, name, "pooling"); }
 
 // hidden: float32 [layers, batch, seq, dim]; include: [batch, seq] (bool or
 // 0/1 numbers), true where a token takes part (real tokens, minus special

@@ -36,6 +36,10 @@ class PostProcessor {
  public:
   explicit PostProcessor(const PostProcessOptions& options);
 
+  // Before any vector exists: throws std::invalid_argument when the options
+  // cannot apply to vectors `dim` wide.
+  void check_dimensions(std::int64_t dim) const;
+
   // True when a fitted transform (whitening, removal, standardization) is on.
   bool needs_statistics() const;
   bool fitted() const { return slots_ > 0; }

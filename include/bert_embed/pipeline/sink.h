@@ -1,0 +1,58 @@
+// Where a pipeline's vectors go: a file writer (with post-processing), an
+// in-memory collector, a statistics fit. One interface, so that `embed`,
+// `eval` and later commands reuse the same pipeline.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "bert_embed/io/embedding_writer.h"
+#include "bert_embed/pipeline/embedder.h"
+#include "bert_embed/vectors/postprocess.h"
+
+namespace bert_embed {
+
+class VectorSink {
+ public:
+  virtual ~VectorSink() = default;
+  // The vectors of one window, in input order.
+  virtual void consume(const WindowVectors& vectors) = 0;
+  // The input is waiting for its writer: make what was consumed so far
+  // visible to the reader of the output (a co-process waits for it).
+  virtual void flush() {}
+  // End of the input: complete the output.
+  virtual void finish() = 0;
+};
+
+// Post-processes each window with a ready PostProcessor (or none) and writes
+// it. finish() completes the writer's output.
+class WriterSink : public VectorSink {
+ public:
+  WriterSink(EmbeddingWriter& writer, const PostProcessor* postprocessor, bool per_token);
+  void consume(const WindowVectors& vectors) override;
+  void flush() override;
+  void finish() override;
+
+ private:
+  EmbeddingWriter& writer_;
+  const PostProcessor* postprocessor_;
+  bool per_token_;
+};
+
+// Keeps every vector in memory: for experiments (eval) and tests.
+class CollectingSink : public VectorSink {
+ public:
+  void consume(const WindowVectors& vectors) override;
+  void finish() override {}
+  // float32 [rows, slots, dim] of everything consumed, in input order.
+  at::Tensor rows() const;
+  const std::vector<WindowVectors::Line>& lines() const { return lines_; }
+
+ private:
+  std::vector<at::Tensor> rows_;
+  std::vector<WindowVectors::Line> lines_;
+};
+
+}  // namespace bert_embed

@@ -1,0 +1,238 @@
+// bert-embed embed: input lines -> vectors, the default command.
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "bert_embed/io/embedding_writer.h"
+#include "bert_embed/model/encoder.h"
+#include "bert_embed/model/runtime.h"
+#include "bert_embed/pipeline/pipeline.h"
+#include "bert_embed/pipeline/sink.h"
+#include "bert_embed/vectors/postprocess.h"
+#include "commands/command.h"
+
+namespace bert_embed {
+namespace {
+
+constexpr const char* kFooter = R"(Output:
+  jsonl  one object per input line, in input order: {"index": i, "embedding": [...]}
+         (plus "id" with --id-field); several layers kept apart under "layers";
+         --pooling tokens gives "tokens", "spans" and "embeddings".
+  npy    float32 [lines, dim]; [lines, layers, dim] for several layers kept apart;
+         --pooling tokens: [total_tokens, dim] and OUT.offsets.npy (int64 [lines+1]).
+         Needs an output file (-o FILE.npy), not stdout.
+Every input line gets its row; an empty line gets the vector of [CLS] [SEP].
+
+Commands: embed (the default), tokenize; bert-embed COMMAND --help.
+Exit status: 0 success, 1 runtime error (input, model, I/O), 2 usage error.)";
+
+enum class Normalization { kNone, kL2 };
+constexpr EnumNames<Normalization, 2> kNormalizationNames{{{"none", Normalization::kNone}, {"l2", Normalization::kL2}}};
+
+struct EmbedOptions {
+  TextInputOptions text;
+  std::filesystem::path output = "-";
+  OutputFormat format = OutputFormat::kJsonl;  // unless given: from the output's extension
+  std::string layers = "-1";
+  LayerAggregation layer_aggregation = LayerAggregation::kNone;
+  Pooling pooling = Pooling::kMean;
+  bool exclude_special = false;
+  PostProcessOptions postprocess;
+  Normalization normalization = Normalization::kNone;
+  std::filesystem::path stats;       // empty: fit on the input
+  std::filesystem::path save_stats;  // empty: not saved
+  EncoderOptions encoder;
+  int threads = 0;
+  BatchLimits batch;
+  WindowLimits window;
+  bool progress = isatty(STDERR_FILENO) != 0;
+};
+
+void add_embed_options(CLI::App& app, EmbedOptions& options) {
+  app.add_option("-o,--output", options.output, "Output file, written whole or not at all; - is stdout")
+      ->type_name("FILE")
+      ->capture_default_str();
+  add_enum_option(app, "-f,--format", options.format, kOutputFormatNames, "Output format")
+      ->default_str("npy for an output ending in .npy, else jsonl");
+  app.add_option("-l,--layers", options.layers,
+                 "Hidden states to use: 0 is the embedding output, k the output of layer k, "
+                 "negatives count from the end (-1 the last layer); lists (-4,-3,-2,-1), "
+                 "inclusive ranges (1:4) or all")
+      ->type_name("SPEC")
+      ->capture_default_str();
+  add_enum_option(app, "--layer-agg", options.layer_aggregation, kLayerAggregationNames,
+                  "Several layers: keep them apart, average them, or concatenate them");
+  add_enum_option(app, "-p,--pooling", options.pooling, kPoolingNames,
+                  "cls: the [CLS] vector; mean, max: over every real token, [CLS] and [SEP] "
+                  "included; tokens: one vector per token; pooler: the checkpoint's pooler output");
+  app.add_flag("--exclude-special", options.exclude_special,
+               "Leave [CLS] and [SEP] out of mean, max and tokens (a line with no other token keeps them)")
+      ->default_str("off");
+  app.add_option("--whiten", options.postprocess.whiten_components,
+                 "BERT-whitening: centre, then project on the top K directions of the "
+                 "covariance, scaled to unit variance")
+      ->check(CLI::Range(1, 1 << 20))
+      ->type_name("K")
+      ->default_str("off");
+  app.add_option("--remove-top", options.postprocess.remove_top,
+                 "All-but-the-top: centre, then remove the top D principal directions")
+      ->check(CLI::Range(1, 1 << 20))
+      ->type_name("D")
+      ->default_str("off");
+  app.add_flag("--standardize", options.postprocess.standardize,
+               "Z-score each dimension (after --whiten and --remove-top)")
+      ->default_str("off");
+  add_enum_option(app, "--normalize", options.normalization, kNormalizationNames,
+                  "Scale every vector to unit L2 norm, last");
+  app.add_option("--stats", options.stats,
+                 "Apply statistics saved by --save-stats instead of fitting them on the input "
+                 "(memory then stays flat)")
+      ->check(CLI::ExistingFile)
+      ->type_name("FILE")
+      ->default_str("fit on the input");
+  app.add_option("--save-stats", options.save_stats,
+                 "Write the statistics fitted on this input, for --stats in later runs")
+      ->type_name("FILE")
+      ->default_str("none");
+  app.add_option("--device", options.encoder.device, "cpu, cuda or cuda:N")
+      ->type_name("DEVICE")
+      ->capture_default_str();
+  app.add_option("--threads", options.threads, "Threads for inference")
+      ->check(CLI::Range(0, 4096))
+      ->type_name("N")
+      ->default_str("0, all cores");
+  add_enum_option(app, "--dtype", options.encoder.dtype, kDTypeNames,
+                  "Number format for inference: float16 needs CUDA; int8 (dynamically quantized "
+                  "linear layers, CPU) needs a bundle exported with --int8");
+  app.add_option("--batch-tokens", options.batch.max_tokens,
+                 "Token budget of a batch: texts x the longest text's tokens, padding included")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->type_name("N")
+      ->capture_default_str();
+  app.add_flag("--progress,!--no-progress", options.progress,
+               "Show lines, tokens per second and an ETA (when the input size is known) on stderr")
+      ->default_str("on when stderr is a terminal");
+}
+
+// What CLI11 cannot check alone; throws UsageError.
+void check_embed_options(const CLI::App& app, EmbedOptions& options) {
+  check_text_input_options(options.text);
+  if (app.count("--format") == 0) options.format = output_format_for(options.output);
+  if (options.format == OutputFormat::kNpy && options.output == "-") {
+    throw UsageError("NPY output needs a file it can seek in, not stdout: pass -o FILE.npy");
+  }
+  options.postprocess.l2_normalize = options.normalization == Normalization::kL2;
+  if (options.pooling == Pooling::kPooler && app.count("--layers") + app.count("--layer-agg") > 0) {
+    throw UsageError("--layers and --layer-agg do not apply to --pooling pooler, which reads the "
+                     "pooler on top of the last layer");
+  }
+  if (options.exclude_special && (options.pooling == Pooling::kCls || options.pooling == Pooling::kPooler)) {
+    throw UsageError("--exclude-special applies to --pooling mean, max and tokens");
+  }
+  const PostProcessOptions& post = options.postprocess;
+  const bool fitted = post.whiten_components > 0 || post.remove_top > 0 || post.standardize;
+  if ((!options.stats.empty() || !options.save_stats.empty()) && !fitted) {
+    throw UsageError("--stats and --save-stats need --whiten, --remove-top or --standardize");
+  }
+  if (!options.stats.empty() && !options.save_stats.empty()) {
+    throw UsageError("--stats applies saved statistics, --save-stats saves fitted ones: use one");
+  }
+}
+
+// Statistics fitted on the input itself: every vector is kept until the
+// input ends, then the fitted post-processing is applied and written.
+class FittingSink : public VectorSink {
+ public:
+  FittingSink(PostProcessor& postprocessor, VectorSink& writer, std::filesystem::path save_stats)
+      : postprocessor_(postprocessor), writer_(writer), save_stats_(std::move(save_stats)) {}
+
+  void consume(const WindowVectors& vectors) override { windows_.push_back(vectors); }
+
+  void finish() override {
+    std::vector<at::Tensor> rows;
+    for (const WindowVectors& window : windows_) rows.push_back(window.rows);
+    postprocessor_.fit(at::cat(rows));
+    if (!save_stats_.empty()) postprocessor_.save(save_stats_);
+    for (const WindowVectors& window : windows_) writer_.consume(window);
+    writer_.finish();
+  }
+
+ private:
+  PostProcessor& postprocessor_;
+  VectorSink& writer_;
+  std::filesystem::path save_stats_;
+  std::vector<WindowVectors> windows_;
+};
+
+template <typename Action>
+auto as_usage_error(Action action) {
+  try {
+    return action();
+  } catch (const UsageError&) {
+    throw;
+  } catch (const std::invalid_argument& error) {
+    throw UsageError(error.what());  // a request this model, build or machine cannot serve
+  }
+}
+
+// Reads top to bottom like the pipeline it runs.
+void run_embed(const EmbedOptions& options, const CommonOptions& common) {
+  const TextStage text = load_text_stage(options.text);
+  TextSource source(options.text.input, options.text.input_options, text.tokenizer, text.settings, RecordRange{},
+                    options.window.max_lines);
+
+  apply_runtime_settings(RuntimeSettings{options.threads, options.encoder.dtype});
+  const Encoder encoder = as_usage_error([&] { return Encoder(text.bundle.dir, options.encoder); });
+  const OutputSpec spec = as_usage_error([&] {
+    return plan_output(options.layers, options.layer_aggregation, options.pooling, options.exclude_special,
+                       text.bundle);
+  });
+  spdlog::info("model {}: {}, {} layers, hidden size {}; {} tokens at most per text", text.bundle.dir.string(),
+               text.bundle.architecture, text.bundle.num_layers, text.bundle.hidden_size, text.settings.max_length);
+
+  PostProcessor postprocessor(options.postprocess);
+  as_usage_error([&] { postprocessor.check_dimensions(spec.dim); });
+  if (!options.stats.empty()) postprocessor.load(options.stats);
+  const bool postprocessing = postprocessor.needs_statistics() || options.postprocess.l2_normalize;
+
+  WriterOptions writer_options;
+  writer_options.format = options.format;
+  writer_options.output = options.output;
+  writer_options.per_token = options.pooling == Pooling::kTokens;
+  writer_options.slot_labels = spec.slot_labels;
+  writer_options.dim = options.postprocess.whiten_components > 0 ? options.postprocess.whiten_components : spec.dim;
+  const std::unique_ptr<EmbeddingWriter> writer = make_embedding_writer(writer_options);
+  WriterSink written(*writer, postprocessing ? &postprocessor : nullptr, writer_options.per_token);
+  FittingSink fitted(postprocessor, written, options.save_stats);
+  VectorSink& sink = postprocessor.needs_statistics() && options.stats.empty() ? static_cast<VectorSink&>(fitted)
+                                                                                : written;
+
+  const Embedder embedder(encoder, text.tokenizer, {spec});
+  Batcher batcher(options.batch, options.window);
+  ProgressLine progress(options.progress && !common.quiet, source.input_size());
+  const RunSummary summary = run_pipeline(source, batcher, embedder, {&sink}, progress);
+  sink.finish();
+  if (!common.quiet) std::cerr << "bert-embed: " << format_summary(summary) << '\n';
+}
+
+}  // namespace
+
+CommandRun define_embed(CLI::App& app, const CommonOptions& common) {
+  auto options = std::make_shared<EmbedOptions>();
+  add_text_input_options(app, options->text);
+  add_embed_options(app, *options);
+  app.footer(kFooter);
+  return [&app, options, &common] {
+    check_embed_options(app, *options);
+    run_embed(*options, common);
+  };
+}
+
+}  // namespace bert_embed

@@ -1,0 +1,101 @@
+#include "commands/options.h"
+
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+
+#include "bert_embed/pipeline/pipeline.h"
+
+namespace bert_embed {
+namespace {
+
+bool is_column_number(std::string_view field) {
+  return !field.empty() && std::all_of(field.begin(), field.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+void check_field(const std::string& field, const char* option) {
+  if (is_column_number(field) && std::stoull(field) == 0) {
+    throw UsageError(std::string(option) + " 0: tsv columns count from 1");
+  }
+}
+
+std::size_t resolve_max_length(std::size_t asked, const BundleInfo& info) {
+  const auto positions = static_cast<std::size_t>(info.max_positions);
+  if (asked == 0) return positions;
+  if (asked > positions) {
+    throw UsageError("--max-length " + std::to_string(asked) + " is more than the " + std::to_string(positions) +
+                     " positions of the model in " + info.dir.string());
+  }
+  return asked;
+}
+
+}  // namespace
+
+void add_common_options(CLI::App& app, CommonOptions& options) {
+  app.add_flag("-q,--quiet", options.quiet, "No progress and no summary on stderr")->default_str("off");
+  app.add_option("--log-level", options.log_level, "Diagnostics on stderr")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+}
+
+void add_text_input_options(CLI::App& app, TextInputOptions& options) {
+  app.add_option("-m,--model", options.model_dir, "Model bundle directory, made by scripts/export_model.py")
+      ->envname("BERT_EMBED_MODEL")
+      ->type_name("DIR")
+      ->default_str("required");
+  app.add_option("-i,--input", options.input, "Input file, one text per line; - reads stdin")
+      ->type_name("FILE")
+      ->capture_default_str();
+  add_enum_option(app, "--input-format", options.input_options.format, kInputFormatNames,
+                  "text: each line is a text; jsonl: each line is a JSON object; "
+                  "tsv: tab-separated columns, no quoting");
+  app.add_option("--text-field", options.input_options.text_field,
+                 "jsonl: key of the text; tsv: column name (the first line is then a header) "
+                 "or 1-based column number")
+      ->type_name("FIELD")
+      ->default_str("jsonl \"text\", tsv 1");
+  app.add_option("--pair-field", options.input_options.pair_field,
+                 "jsonl key or tsv column of a second text, encoded with the first as a pair "
+                 "([CLS] a [SEP] b [SEP], token type 1)")
+      ->type_name("FIELD")
+      ->default_str("none");
+  app.add_option("--id-field", options.input_options.id_field,
+                 "jsonl key or tsv column copied to the output as \"id\"")
+      ->type_name("FIELD")
+      ->default_str("none");
+  app.add_option("--max-length", options.max_length, "Tokens per text, [CLS] and [SEP] included")
+      ->check(CLI::Range(std::size_t{2}, std::size_t{1} << 20))
+      ->type_name("N")
+      ->default_str("the model's maximum");
+  add_enum_option(app, "--on-overflow", options.on_overflow, kOverflowPolicyNames,
+                  "A text longer than --max-length: truncate it (counted in the summary) or stop "
+                  "with an error naming the line");
+  add_enum_option(app, "--on-invalid-utf8", options.input_options.on_invalid_utf8, kInvalidUtf8PolicyNames,
+                  "A line that is not valid UTF-8: stop with an error naming the line, or replace "
+                  "the bad bytes with U+FFFD");
+}
+
+void check_text_input_options(const TextInputOptions& options) {
+  if (options.model_dir.empty()) throw UsageError("no model: pass -m DIR or set BERT_EMBED_MODEL");
+  const InputOptions& input = options.input_options;
+  if (input.format == InputFormat::kText &&
+      !(input.text_field.empty() && input.pair_field.empty() && input.id_field.empty())) {
+    throw UsageError("--text-field, --pair-field and --id-field need --input-format jsonl or tsv");
+  }
+  if (input.format == InputFormat::kTsv) {
+    check_field(input.text_field, "--text-field");
+    check_field(input.pair_field, "--pair-field");
+    check_field(input.id_field, "--id-field");
+  }
+}
+
+TextStage load_text_stage(const TextInputOptions& options) {
+  TextStage stage;
+  stage.bundle = read_bundle_info(options.model_dir);
+  stage.tokenizer = load_tokenizer(stage.bundle.dir);
+  check_tokenizer_vocab_size(stage.bundle, stage.tokenizer->vocab_size());
+  stage.settings = TokenizeSettings{resolve_max_length(options.max_length, stage.bundle), options.on_overflow};
+  return stage;
+}
+
+}  // namespace bert_embed

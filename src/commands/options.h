@@ -1,0 +1,64 @@
+// Option groups that several subcommands share, and the one way enum options
+// are declared (their names come from the enum's table).
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "bert_embed/enum_names.h"
+#include "bert_embed/io/input_reader.h"
+#include "bert_embed/model/bundle.h"
+#include "bert_embed/pipeline/text_source.h"
+#include "bert_embed/text/tokenizer.h"
+
+namespace bert_embed {
+
+// Options every subcommand has.
+struct CommonOptions {
+  std::string log_level = "warn";
+  bool quiet = false;  // no progress, no summary
+};
+void add_common_options(CLI::App& app, CommonOptions& options);
+
+// An option whose value is one of an enum's names: parsing, --help and the
+// error message all come from `names`.
+template <typename Enum, std::size_t N>
+CLI::Option* add_enum_option(CLI::App& app, const std::string& flags, Enum& target,
+                             const EnumNames<Enum, N>& names, const std::string& description) {
+  const std::string what = flags.substr(flags.rfind('-') + 1);
+  return app
+      .add_option_function<std::string>(
+          flags, [&target, &names, what](const std::string& name) { target = parse_name(names, name, what); },
+          description)
+      ->check(CLI::IsMember(all_names(names)).description(""))
+      ->type_name(CLI::detail::join(all_names(names), "|"))
+      ->default_str(std::string(name_of(names, target)));
+}
+
+// Where texts come from and how they become model inputs: embed, tokenize
+// and eval read them alike.
+struct TextInputOptions {
+  std::filesystem::path model_dir;
+  std::filesystem::path input = "-";  // "-": stdin
+  InputOptions input_options;
+  std::size_t max_length = 0;  // 0: the model's maximum
+  OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
+};
+void add_text_input_options(CLI::App& app, TextInputOptions& options);
+// After parsing: throws UsageError for combinations CLI11 cannot check.
+void check_text_input_options(const TextInputOptions& options);
+
+// The text stage of a run: bundle.json, the tokenizer (loaded once) and the
+// tokenize settings resolved against the model.
+struct TextStage {
+  BundleInfo bundle;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  TokenizeSettings settings;
+};
+TextStage load_text_stage(const TextInputOptions& options);
+
+}  // namespace bert_embed
