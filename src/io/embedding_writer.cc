@@ -11,8 +11,14 @@ OutputFormat output_format_for(const std::filesystem::path& output) {
   return output.extension() == ".npy" ? OutputFormat::kNpy : OutputFormat::kJsonl;
 }
 
-EmbeddingWriter::EmbeddingWriter(const WriterOptions& options)
-    : slot_labels_(options.slot_labels), per_token_(options.per_token), dim_(options.dim) {
+EmbeddingWriter::EmbeddingWriter(OutputSet& outputs, const WriterOptions& options,
+                                 Manifest provenance)
+    : outputs_(outputs),
+      manifest_(std::move(provenance)),
+      format_(options.format),
+      slot_labels_(options.slot_labels),
+      per_token_(options.per_token),
+      dim_(options.dim) {
   if (slot_labels_.empty()) throw std::invalid_argument("EmbeddingWriter: no slot labels");
   if (dim_ < 0) throw std::invalid_argument("EmbeddingWriter: negative dim");
 }
@@ -49,6 +55,7 @@ void EmbeddingWriter::write(const PooledRecord& record) {
   check_record(record.index, false, record.vectors);
   write_pooled(record);
   ++next_index_;
+  ++rows_;
 }
 
 void EmbeddingWriter::write(const TokenRecord& record) {
@@ -62,20 +69,30 @@ void EmbeddingWriter::write(const TokenRecord& record) {
   }
   write_tokens(record);
   ++next_index_;
+  rows_ += tokens;
 }
+
+void EmbeddingWriter::flush() { flush_output(); }
 
 void EmbeddingWriter::finish() {
   if (finished_) throw std::logic_error("EmbeddingWriter::finish called twice");
-  finish_output();
+  Manifest manifest = std::move(manifest_);
+  manifest.format = output_format_name(format_);
+  manifest.rows = rows_;
+  manifest.input.end_record = manifest.input.first_record + static_cast<std::uint64_t>(records_written());
+  manifest.dim = dim_;
+  outputs_.add_manifest(std::move(manifest), finish_output());
   finished_ = true;
 }
 
-std::unique_ptr<EmbeddingWriter> make_embedding_writer(const WriterOptions& options) {
+std::unique_ptr<EmbeddingWriter> make_embedding_writer(OutputSet& outputs,
+                                                       const WriterOptions& options,
+                                                       Manifest provenance) {
   switch (options.format) {
     case OutputFormat::kJsonl:
-      return std::make_unique<JsonlWriter>(options);
+      return std::make_unique<JsonlWriter>(outputs, options, std::move(provenance));
     case OutputFormat::kNpy:
-      return std::make_unique<NpyWriter>(options);
+      return std::make_unique<NpyWriter>(outputs, options, std::move(provenance));
   }
   throw std::logic_error("make_embedding_writer: unknown format");
 }

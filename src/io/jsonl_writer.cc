@@ -101,8 +101,8 @@ void append_json_float(std::string& out, float value) {
   out.append(buffer, result.ptr);
 }
 
-JsonlWriter::JsonlWriter(const WriterOptions& options)
-    : EmbeddingWriter(options), out_(options.output) {}
+JsonlWriter::JsonlWriter(OutputSet& outputs, const WriterOptions& options, Manifest provenance)
+    : EmbeddingWriter(outputs, options, std::move(provenance)), out_(outputs.add(options.output)) {}
 
 void JsonlWriter::begin_line(std::int64_t index, const std::optional<std::string_view>& id,
                              const at::Tensor& values) {
@@ -159,11 +159,8 @@ void JsonlWriter::write_tokens(const TokenRecord& record) {
   end_line();
 }
 
-void JsonlWriter::flush() {
-  out_.stream().flush();
-  out_.check_written();
-}
+void JsonlWriter::flush_output() { out_.flush(); }
 
-void JsonlWriter::finish_output() { out_.commit(); }
+std::vector<CoveredFile> JsonlWriter::finish_output() { return {{&out_, records_written()}}; }
 
 }  // namespace bert_embed

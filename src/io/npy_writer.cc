@@ -57,10 +57,10 @@ void write_bytes(OutputFile& file, const void* data, std::size_t size) {
   file.check_written();
 }
 
-std::unique_ptr<OutputFile> open_seekable(const std::filesystem::path& path) {
-  auto file = std::make_unique<OutputFile>(path);
-  if (!file->is_seekable()) {
-    throw std::runtime_error("NPY output needs a regular output file, not " + file->name() +
+OutputFile& open_seekable(OutputSet& outputs, const std::filesystem::path& path) {
+  OutputFile& file = outputs.add(path);
+  if (!file.is_seekable()) {
+    throw std::runtime_error("NPY output needs a regular output file, not " + file.name() +
                              ": its header is rewritten at the end (use -o FILE.npy, or "
                              "--format jsonl to stream)");
   }
@@ -76,14 +76,15 @@ std::filesystem::path npy_offsets_path(const std::filesystem::path& output) {
   return offsets;
 }
 
-NpyWriter::NpyWriter(const WriterOptions& options)
-    : EmbeddingWriter(options), data_(open_seekable(options.output)) {
+NpyWriter::NpyWriter(OutputSet& outputs, const WriterOptions& options, Manifest provenance)
+    : EmbeddingWriter(outputs, options, std::move(provenance)),
+      data_(open_seekable(outputs, options.output)) {
   if (options.per_token) {
-    offsets_file_ = std::make_unique<OutputFile>(npy_offsets_path(options.output));
+    offsets_file_ = &outputs.add(npy_offsets_path(options.output));
     offsets_.push_back(0);
   }
   header_size_ = reserved_header_size("<f4", shape().size());
-  write_bytes(*data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
+  write_bytes(data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
 }
 
 std::vector<std::int64_t> NpyWriter::shape() const {
@@ -94,7 +95,7 @@ std::vector<std::int64_t> NpyWriter::shape() const {
 }
 
 void NpyWriter::write_rows(const at::Tensor& rows) {
-  write_bytes(*data_, rows.data_ptr<float>(), rows.numel() * sizeof(float));
+  write_bytes(data_, rows.data_ptr<float>(), rows.numel() * sizeof(float));
   rows_ += rows.size(0);
 }
 
@@ -108,18 +109,18 @@ void NpyWriter::write_tokens(const TokenRecord& record) {
   offsets_.push_back(rows_);
 }
 
-void NpyWriter::finish_output() {
-  data_->stream().seekp(0);
-  write_bytes(*data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
-  if (offsets_file_) {
-    const std::vector<std::int64_t> offsets_shape = {static_cast<std::int64_t>(offsets_.size())};
-    const std::string header =
-        npy_header("<i8", offsets_shape, aligned_header_size(header_dict("<i8", offsets_shape)));
-    write_bytes(*offsets_file_, header.data(), header.size());
-    write_bytes(*offsets_file_, offsets_.data(), offsets_.size() * sizeof(std::int64_t));
-    offsets_file_->commit();
-  }
-  data_->commit();
+void NpyWriter::flush_output() { data_.flush(); }
+
+std::vector<CoveredFile> NpyWriter::finish_output() {
+  data_.stream().seekp(0);
+  write_bytes(data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
+  if (offsets_file_ == nullptr) return {{&data_, rows_}};
+  const auto lines = static_cast<std::int64_t>(offsets_.size());
+  const std::string header =
+      npy_header("<i8", {lines}, aligned_header_size(header_dict("<i8", {lines})));
+  write_bytes(*offsets_file_, header.data(), header.size());
+  write_bytes(*offsets_file_, offsets_.data(), offsets_.size() * sizeof(std::int64_t));
+  return {{&data_, rows_}, {offsets_file_, lines}};
 }
 
 }  // namespace bert_embed

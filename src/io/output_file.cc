@@ -1,107 +1,249 @@
 #include "bert_embed/io/output_file.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
-#include <random>
 #include <stdexcept>
+#include <streambuf>
 #include <system_error>
+#include <vector>
+
+#include "io/temporary_files.h"
 
 namespace bert_embed {
 namespace fs = std::filesystem;
+
+// A write buffer over a file descriptor that keeps the errno of the first
+// failed write or seek: std::ofstream reports only that something failed.
+class OutputFile::Buffer final : public std::streambuf {
+ public:
+  explicit Buffer(int fd) : fd_(fd), buffer_(kCapacity) {
+    setp(buffer_.data(), buffer_.data() + buffer_.size());
+  }
+
+  int error() const { return error_; }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!drain()) return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+
+  std::streamsize xsputn(const char* data, std::streamsize size) override {
+    const auto room = static_cast<std::streamsize>(epptr() - pptr());
+    if (size <= room) {
+      std::memcpy(pptr(), data, static_cast<std::size_t>(size));
+      pbump(static_cast<int>(size));
+      return size;
+    }
+    // Too big for what is left: write the buffer, then the block directly.
+    if (!drain() || !write_all(data, static_cast<std::size_t>(size))) return 0;
+    return size;
+  }
+
+  int sync() override { return drain() ? 0 : -1; }
+
+  pos_type seekoff(off_type offset, std::ios_base::seekdir direction,
+                   std::ios_base::openmode) override {
+    if (!drain()) return pos_type(off_type(-1));
+    const int whence = direction == std::ios_base::beg   ? SEEK_SET
+                       : direction == std::ios_base::cur ? SEEK_CUR
+                                                         : SEEK_END;
+    const off_t position = ::lseek(fd_, offset, whence);
+    if (position < 0) {
+      record_error();
+      return pos_type(off_type(-1));
+    }
+    return pos_type(position);
+  }
+
+  pos_type seekpos(pos_type position, std::ios_base::openmode which) override {
+    return seekoff(off_type(position), std::ios_base::beg, which);
+  }
+
+ private:
+  // 64 KiB: a few JSONL lines or NPY rows per write() call.
+  static constexpr std::size_t kCapacity = 1 << 16;
+
+  void record_error() {
+    if (error_ == 0) error_ = errno != 0 ? errno : EIO;
+  }
+
+  bool drain() {
+    const auto size = static_cast<std::size_t>(pptr() - pbase());
+    setp(buffer_.data(), buffer_.data() + buffer_.size());
+    return write_all(buffer_.data(), size);
+  }
+
+  bool write_all(const char* data, std::size_t size) {
+    if (error_ != 0) return false;  // a file with a hole in it is worthless
+    while (size > 0) {
+      const ssize_t written = ::write(fd_, data, size);
+      if (written >= 0) {
+        data += written;
+        size -= static_cast<std::size_t>(written);
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        // A non-blocking pipe or terminal (shared with the reader): wait
+        // until it takes more.
+        pollfd ready{fd_, POLLOUT, 0};
+        ::poll(&ready, 1, -1);
+      } else if (errno != EINTR) {
+        record_error();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  int fd_;
+  std::vector<char> buffer_;
+  int error_ = 0;
+};
+
 namespace {
 
-[[noreturn]] void fail(const std::string& name, const std::string& problem) {
-  throw std::runtime_error("cannot write " + name + ": " + problem);
-}
+constexpr int kMaxSymlinks = 40;  // as the kernel's ELOOP limit
 
-// Streams do not report why they failed; errno from the failed call is the
-// best available reason.
-std::string last_system_error() { return errno != 0 ? std::strerror(errno) : "input/output error"; }
-
-// Reserves a fresh name beside the target with open(O_EXCL) and mode 0666
-// minus the umask, so that the committed file gets the permissions any new
-// file would (mkstemp would leave it 0600).
-fs::path create_temporary_beside(const fs::path& target, const std::string& name) {
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::error_code error;
-  if (!fs::is_directory(dir, error)) fail(name, "directory " + dir.string() + " does not exist");
-
-  static constexpr char kAlphabet[] =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  std::mt19937_64 random(std::random_device{}());
-  std::uniform_int_distribution<std::size_t> pick(0, sizeof(kAlphabet) - 2);
-  constexpr int kAttempts = 100;
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    std::string suffix(6, ' ');
-    for (char& c : suffix) c = kAlphabet[pick(random)];
-    const fs::path candidate = dir / ("." + target.filename().string() + ".tmp-" + suffix);
-    const int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) {
-      ::close(fd);
-      return candidate;
-    }
-    if (errno != EEXIST) fail(name, std::strerror(errno));
+// `target` with symbolic links followed, even a dangling one (fs::canonical
+// refuses it): the path whose file the output replaces or creates.
+fs::path follow_symbolic_links(const fs::path& target, const std::string& name) {
+  fs::path path = target;
+  for (int hop = 0; hop < kMaxSymlinks; ++hop) {
+    struct stat info {};
+    if (::lstat(path.c_str(), &info) != 0 || !S_ISLNK(info.st_mode)) return path;
+    std::error_code error;
+    const fs::path link = fs::read_symlink(path, error);
+    if (error) throw std::runtime_error("cannot write " + name + ": " + error.message());
+    path = link.is_absolute() ? link : path.parent_path() / link;
   }
-  fail(name, "no free temporary name in " + dir.string());
+  throw std::runtime_error("cannot write " + name + ": " + std::strerror(ELOOP));
 }
 
 }  // namespace
 
-OutputFile::OutputFile(const fs::path& target) : target_(target) {
+OutputFile::OutputFile(const fs::path& target) : path_(target), stream_(nullptr) {
   if (target.empty() || target == "-") {
     kind_ = Kind::kStdout;
     name_ = "<stdout>";
-    out_ = &std::cout;
+    std::cout.flush();  // whatever went out through std::cout comes first
+    fd_ = STDOUT_FILENO;
+    buffer_ = std::make_unique<Buffer>(fd_);
+    stream_.rdbuf(buffer_.get());
     return;
   }
   name_ = target.string();
-  std::error_code error;
-  const fs::file_status status = fs::status(target, error);
-  if (fs::is_directory(status) || !target.has_filename()) fail(name_, "it names a directory");
-  if (fs::exists(status) && !fs::is_regular_file(status)) {
+  if (!target.has_filename()) fail("it names a directory");
+  destination_ = follow_symbolic_links(target, name_);
+
+  struct stat existing {};
+  const bool exists = ::stat(destination_.c_str(), &existing) == 0;
+  if (!exists && errno != ENOENT) fail(std::strerror(errno));
+  if (exists && S_ISDIR(existing.st_mode)) fail("it names a directory");
+  if (exists && !S_ISREG(existing.st_mode)) {
     kind_ = Kind::kInPlace;
-    file_.open(target, std::ios::binary);
+    fd_ = ::open(destination_.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd_ < 0) fail(std::strerror(errno));
   } else {
     kind_ = Kind::kTemporary;
-    // Through a symbolic link, the file it points to is the one replaced.
-    if (fs::exists(status)) target_ = fs::canonical(target);
-    temporary_ = create_temporary_beside(target_, name_);
-    file_.open(temporary_, std::ios::binary | std::ios::trunc);
+    const fs::path dir = destination_.has_parent_path() ? destination_.parent_path() : ".";
+    std::error_code error;
+    if (!fs::is_directory(dir, error)) fail("directory " + dir.string() + " does not exist");
+    temporaries::remove_stale(destination_);
+    try {
+      const temporaries::Created created = temporaries::create(destination_);
+      temporary_ = created.path;
+      fd_ = created.fd;
+    } catch (const std::system_error& failure) {
+      fail(failure.code().message());
+    }
+    if (exists && ::fchmod(fd_, existing.st_mode & 0777) != 0) {
+      const std::string reason = std::strerror(errno);
+      ::close(fd_);
+      temporaries::remove(temporary_);
+      fail("keeping the permissions of the file it replaces: " + reason);
+    }
   }
-  if (!file_) fail(name_, last_system_error());
-  out_ = &file_;
+  buffer_ = std::make_unique<Buffer>(fd_);
+  stream_.rdbuf(buffer_.get());
 }
 
 OutputFile::~OutputFile() {
-  if (committed_ || kind_ != Kind::kTemporary) return;
-  file_.close();
-  std::error_code ignored;
-  fs::remove(temporary_, ignored);
+  if (kind_ != Kind::kStdout && !closed_) ::close(fd_);
+  if (kind_ == Kind::kTemporary && !committed_) temporaries::remove(temporary_);
+}
+
+void OutputFile::fail(const std::string& problem) const {
+  throw std::runtime_error("cannot write " + name_ + ": " + problem);
 }
 
 void OutputFile::check_written() const {
-  if (out_->fail()) fail(name_, last_system_error());
+  if (buffer_->error() != 0) fail(std::strerror(buffer_->error()));
+  if (!stream_) fail("the stream failed");
+}
+
+void OutputFile::flush() {
+  stream_.flush();
+  check_written();
+}
+
+std::uint64_t OutputFile::close() {
+  if (closed_) return size_;
+  flush();
+  closed_ = true;
+  if (kind_ == Kind::kStdout) return 0;
+  struct stat info {};
+  if (kind_ == Kind::kTemporary) {
+    // Data on disk before the rename makes it visible: after a crash the
+    // target holds the old file or the new one, never an empty one.
+    if (::fsync(fd_) != 0 || ::fstat(fd_, &info) != 0) {
+      const std::string reason = std::strerror(errno);
+      ::close(fd_);
+      fail(reason);
+    }
+    size_ = static_cast<std::uint64_t>(info.st_size);
+  }
+  // Some file systems (NFS) report a failed write only when the file is closed.
+  if (::close(fd_) != 0) fail(std::strerror(errno));
+  return size_;
 }
 
 void OutputFile::commit() {
   if (committed_) throw std::logic_error("OutputFile::commit: " + name_ + " was already committed");
-  out_->flush();
-  check_written();
-  if (kind_ != Kind::kStdout) {
-    file_.close();
-    check_written();
-  }
+  close();
   if (kind_ == Kind::kTemporary) {
-    std::error_code error;
-    fs::rename(temporary_, target_, error);
-    if (error)
-      fail(name_, "renaming " + temporary_.string() + " onto it failed: " + error.message());
+    try {
+      temporaries::rename_onto(temporary_, destination_);
+    } catch (const std::system_error& failure) {
+      fail(failure.what());
+    }
   }
   committed_ = true;
+}
+
+void check_output_is_not_input(const fs::path& input, const fs::path& output) {
+  if (input.empty() || output.empty() || output == "-") return;
+  struct stat output_file {};
+  if (::stat(output.c_str(), &output_file) != 0 || !S_ISREG(output_file.st_mode)) return;
+  const bool from_stdin = input == "-";
+  struct stat input_file {};
+  const int status =
+      from_stdin ? ::fstat(STDIN_FILENO, &input_file) : ::stat(input.c_str(), &input_file);
+  if (status != 0) return;  // reading the input reports why
+  if (input_file.st_dev == output_file.st_dev && input_file.st_ino == output_file.st_ino) {
+    throw std::invalid_argument("the output " + output.string() + " is the input " +
+                                (from_stdin ? std::string("<stdin>") : input.string()) +
+                                ": writing it would destroy the input");
+  }
 }
 
 }  // namespace bert_embed

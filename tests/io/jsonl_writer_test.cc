@@ -20,6 +20,9 @@ namespace bert_embed {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Writers of these tests describe their outputs with no provenance.
+const Manifest kNoProvenance;
 using ordered_json = nlohmann::ordered_json;
 
 std::vector<ordered_json> parse_lines(const fs::path& file) {
@@ -121,12 +124,14 @@ TEST(JsonlWriter, PooledRecordsInInputOrder) {
   const test::TempDir dir;
   const fs::path output = dir.path() / "out.jsonl";
   const at::Tensor vectors = at::randn({3, 1, 5});
-  auto writer = make_embedding_writer(jsonl_options(output));
+  OutputSet outputs;
+  auto writer = make_embedding_writer(outputs, jsonl_options(output), kNoProvenance);
   writer->write(PooledRecord{0, std::nullopt, vectors[0]});
   writer->write(PooledRecord{1, "doc-\"1\"", vectors[1]});
   writer->write(PooledRecord{2, std::nullopt, vectors[2]});
   EXPECT_FALSE(fs::exists(output));
   writer->finish();
+  outputs.commit();
 
   const std::vector<ordered_json> lines = parse_lines(output);
   ASSERT_EQ(lines.size(), 3u);
@@ -144,10 +149,12 @@ TEST(JsonlWriter, LayersKeptApartAreKeyedByLabelInTheOrderAsked) {
   const test::TempDir dir;
   const fs::path output = dir.path() / "out.jsonl";
   const at::Tensor vectors = at::randn({2, 2, 4});
-  auto writer = make_embedding_writer(jsonl_options(output, {"-2", "-1"}));
+  OutputSet outputs;
+  auto writer = make_embedding_writer(outputs, jsonl_options(output, {"-2", "-1"}), kNoProvenance);
   writer->write(PooledRecord{0, std::nullopt, vectors[0]});
   writer->write(PooledRecord{1, std::nullopt, vectors[1]});
   writer->finish();
+  outputs.commit();
 
   const std::vector<ordered_json> lines = parse_lines(output);
   ASSERT_EQ(lines.size(), 2u);
@@ -165,11 +172,13 @@ TEST(JsonlWriter, PerTokenRecords) {
   const test::TempDir dir;
   const fs::path output = dir.path() / "out.jsonl";
   const at::Tensor embeddings = at::randn({1, 3, 4});
-  auto writer = make_embedding_writer(jsonl_options(output, {"-1"}, true));
+  OutputSet outputs;
+  auto writer = make_embedding_writer(outputs, jsonl_options(output, {"-1"}, true), kNoProvenance);
   writer->write(TokenRecord{
       0, "a", {"[CLS]", "h\xC3\xA9llo", "[SEP]"}, {{0, 0}, {0, 6}, {0, 0}}, embeddings});
   writer->write(TokenRecord{1, std::nullopt, {}, {}, at::zeros({1, 0, 4})});
   writer->finish();
+  outputs.commit();
 
   const std::vector<ordered_json> lines = parse_lines(output);
   ASSERT_EQ(lines.size(), 2u);
@@ -184,10 +193,13 @@ TEST(JsonlWriter, PerTokenLayersKeptApart) {
   const test::TempDir dir;
   const fs::path output = dir.path() / "out.jsonl";
   const at::Tensor embeddings = at::randn({2, 3, 4});  // [slots, tokens, dim]
-  auto writer = make_embedding_writer(jsonl_options(output, {"0", "-1"}, true));
+  OutputSet outputs;
+  auto writer =
+      make_embedding_writer(outputs, jsonl_options(output, {"0", "-1"}, true), kNoProvenance);
   writer->write(
       TokenRecord{0, std::nullopt, {"[CLS]", "x", "[SEP]"}, {{0, 0}, {0, 1}, {0, 0}}, embeddings});
   writer->finish();
+  outputs.commit();
 
   const ordered_json line = parse_lines(output).at(0);
   EXPECT_FALSE(line.contains("embeddings"));
@@ -200,12 +212,14 @@ TEST(JsonlWriter, JqParsesEveryLine) {
   const test::TempDir dir;
   const fs::path output = dir.path() / "out.jsonl";
   const at::Tensor vectors = at::randn({4, 2, 3}) * 1e-20;
-  auto writer = make_embedding_writer(jsonl_options(output, {"1", "2"}));
+  OutputSet outputs;
+  auto writer = make_embedding_writer(outputs, jsonl_options(output, {"1", "2"}), kNoProvenance);
   for (std::int64_t i = 0; i < 4; ++i) {
     writer->write(
         PooledRecord{i, std::string("id\t\x01\"\\\xE2\x82\xAC") + std::to_string(i), vectors[i]});
   }
   writer->finish();
+  outputs.commit();
 
   const test::CommandResult jq = test::run_command(
       "jq -c '[.index, .id, (.layers | keys_unsorted), (.layers[\"2\"] | length)]' " +
@@ -224,18 +238,34 @@ TEST(JsonlWriter, JqParsesEveryLine) {
 
 TEST(JsonlWriter, WritesToStandardOutput) {
   const at::Tensor vector = at::tensor({0.5f, -2.0f}).reshape({1, 2});
-  auto writer = make_embedding_writer(jsonl_options("-"));
+  OutputSet outputs;
+  auto writer = make_embedding_writer(outputs, jsonl_options("-"), kNoProvenance);
   ::testing::internal::CaptureStdout();
   writer->write(PooledRecord{0, std::nullopt, vector});
   writer->finish();
+  outputs.commit();
   EXPECT_EQ(::testing::internal::GetCapturedStdout(), "{\"index\":0,\"embedding\":[0.5,-2]}\n");
+}
+
+TEST(JsonlWriter, FlushPassesEachBatchOnAtOnce) {
+  OutputSet outputs;
+  auto writer = make_embedding_writer(outputs, jsonl_options("-"), kNoProvenance);
+  ::testing::internal::CaptureStdout();
+  writer->write(PooledRecord{0, std::nullopt, at::ones({1, 1})});
+  writer->flush();
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "{\"index\":0,\"embedding\":[1]}\n");
+  ::testing::internal::CaptureStdout();
+  writer->finish();
+  outputs.commit();
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "");
 }
 
 TEST(JsonlWriter, NanIsAnErrorAndLeavesNoFile) {
   const test::TempDir dir;
   const fs::path output = dir.path() / "out.jsonl";
   {
-    auto writer = make_embedding_writer(jsonl_options(output));
+    OutputSet outputs;
+    auto writer = make_embedding_writer(outputs, jsonl_options(output), kNoProvenance);
     writer->write(PooledRecord{0, std::nullopt, at::ones({1, 3})});
     try {
       writer->write(PooledRecord{1, std::nullopt, at::full({1, 3}, NAN)});
@@ -250,7 +280,9 @@ TEST(JsonlWriter, NanIsAnErrorAndLeavesNoFile) {
 
 TEST(JsonlWriter, InvalidUtf8IsNamed) {
   const test::TempDir dir;
-  auto writer = make_embedding_writer(jsonl_options(dir.path() / "out.jsonl"));
+  OutputSet outputs;
+  auto writer =
+      make_embedding_writer(outputs, jsonl_options(dir.path() / "out.jsonl"), kNoProvenance);
   try {
     writer->write(PooledRecord{0, std::string("ab\xFF"), at::ones({1, 3})});
     FAIL() << "invalid UTF-8 was written";
@@ -262,7 +294,9 @@ TEST(JsonlWriter, InvalidUtf8IsNamed) {
 
 TEST(EmbeddingWriter, ChecksOrderKindAndShapes) {
   const test::TempDir dir;
-  auto writer = make_embedding_writer(jsonl_options(dir.path() / "out.jsonl", {"-2", "-1"}));
+  OutputSet outputs;
+  auto writer = make_embedding_writer(
+      outputs, jsonl_options(dir.path() / "out.jsonl", {"-2", "-1"}), kNoProvenance);
   EXPECT_THROW(writer->write(PooledRecord{1, std::nullopt, at::ones({2, 3})}), std::logic_error);
   EXPECT_THROW(writer->write(PooledRecord{0, std::nullopt, at::ones({1, 3})}),
                std::invalid_argument);
@@ -275,12 +309,15 @@ TEST(EmbeddingWriter, ChecksOrderKindAndShapes) {
                std::invalid_argument);
   EXPECT_EQ(writer->records_written(), 1);
   writer->finish();
+  outputs.commit();
   EXPECT_THROW(writer->finish(), std::logic_error);
 }
 
 TEST(EmbeddingWriter, TokensSpansAndEmbeddingsMustAgree) {
   const test::TempDir dir;
-  auto writer = make_embedding_writer(jsonl_options(dir.path() / "out.jsonl", {"-1"}, true));
+  OutputSet outputs;
+  auto writer = make_embedding_writer(
+      outputs, jsonl_options(dir.path() / "out.jsonl", {"-1"}, true), kNoProvenance);
   EXPECT_THROW(
       writer->write(TokenRecord{0, std::nullopt, {"a", "b"}, {{0, 1}}, at::ones({1, 2, 3})}),
       std::invalid_argument);

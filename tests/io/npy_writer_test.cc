@@ -19,6 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Writers of these tests describe their outputs with no provenance.
+const Manifest kNoProvenance;
+
 WriterOptions npy_options(const fs::path& output, std::vector<std::string> labels = {"-1"},
                           bool per_token = false) {
   WriterOptions options;
@@ -27,6 +30,12 @@ WriterOptions npy_options(const fs::path& output, std::vector<std::string> label
   options.slot_labels = std::move(labels);
   options.per_token = per_token;
   return options;
+}
+
+void finish_without_records(const WriterOptions& options) {
+  OutputSet outputs;
+  make_embedding_writer(outputs, options, kNoProvenance)->finish();
+  outputs.commit();
 }
 
 std::string hex(const void* data, std::size_t size) {
@@ -79,10 +88,12 @@ TEST(NpyWriter, PooledVectorsAreRowsOfAMatrix) {
   const test::TempDir dir;
   const fs::path output = dir.path() / "out.npy";
   const at::Tensor vectors = at::randn({3, 1, 5});
-  auto writer = make_embedding_writer(npy_options(output));
+  OutputSet outputs;
+  auto writer = make_embedding_writer(outputs, npy_options(output), kNoProvenance);
   for (std::int64_t i = 0; i < 3; ++i) writer->write(PooledRecord{i, std::nullopt, vectors[i]});
   EXPECT_FALSE(fs::exists(output));
   writer->finish();
+  outputs.commit();
 
   expect_valid_header(output);
   EXPECT_EQ(numpy_view(output), expected_view("(3, 5)", "float32", vectors));
@@ -95,9 +106,12 @@ TEST(NpyWriter, LayersKeptApartAreStackedInTheOrderAsked) {
   const test::TempDir dir;
   const fs::path output = dir.path() / "out.npy";
   const at::Tensor vectors = at::randn({4, 3, 2});  // [lines, slots, dim]
-  auto writer = make_embedding_writer(npy_options(output, {"-3", "-2", "-1"}));
+  OutputSet outputs;
+  auto writer =
+      make_embedding_writer(outputs, npy_options(output, {"-3", "-2", "-1"}), kNoProvenance);
   for (std::int64_t i = 0; i < 4; ++i) writer->write(PooledRecord{i, std::nullopt, vectors[i]});
   writer->finish();
+  outputs.commit();
   EXPECT_EQ(numpy_view(output), expected_view("(4, 3, 2)", "float32", vectors));
 }
 
@@ -106,7 +120,8 @@ TEST(NpyWriter, PerTokenRowsWithOffsetsBeside) {
   const fs::path output = dir.path() / "tokens.npy";
   const std::vector<at::Tensor> lines = {at::randn({1, 3, 4}), at::randn({1, 0, 4}),
                                          at::randn({1, 2, 4})};
-  auto writer = make_embedding_writer(npy_options(output, {"-1"}, true));
+  OutputSet outputs;
+  auto writer = make_embedding_writer(outputs, npy_options(output, {"-1"}, true), kNoProvenance);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const auto tokens = static_cast<std::size_t>(lines[i].size(1));
     writer->write(TokenRecord{static_cast<std::int64_t>(i), std::nullopt,
@@ -115,6 +130,7 @@ TEST(NpyWriter, PerTokenRowsWithOffsetsBeside) {
   }
   EXPECT_FALSE(fs::exists(npy_offsets_path(output)));
   writer->finish();
+  outputs.commit();
 
   const fs::path offsets = dir.path() / "tokens.offsets.npy";
   expect_valid_header(output);
@@ -129,9 +145,12 @@ TEST(NpyWriter, PerTokenLayersKeptApartAreTokenMajor) {
   const test::TempDir dir;
   const fs::path output = dir.path() / "tokens.npy";
   const at::Tensor embeddings = at::randn({2, 3, 4});  // [slots, tokens, dim]
-  auto writer = make_embedding_writer(npy_options(output, {"1", "2"}, true));
+  OutputSet outputs;
+  auto writer =
+      make_embedding_writer(outputs, npy_options(output, {"1", "2"}, true), kNoProvenance);
   writer->write(TokenRecord{0, std::nullopt, {"a", "b", "c"}, std::vector<Span>(3), embeddings});
   writer->finish();
+  outputs.commit();
   EXPECT_EQ(numpy_view(output), expected_view("(3, 2, 4)", "float32", embeddings.transpose(0, 1)));
   EXPECT_EQ(numpy_view(npy_offsets_path(output)),
             expected_view("(2,)", "int64", at::tensor({0, 3}, at::kLong)));
@@ -141,13 +160,13 @@ TEST(NpyWriter, EmptyOutputHasZeroRows) {
   const test::TempDir dir;
   WriterOptions known = npy_options(dir.path() / "known.npy");
   known.dim = 7;
-  make_embedding_writer(known)->finish();
+  finish_without_records(known);
   EXPECT_EQ(numpy_view(dir.path() / "known.npy"), "(0, 7) float32 \n");
 
-  make_embedding_writer(npy_options(dir.path() / "unknown.npy"))->finish();
+  finish_without_records(npy_options(dir.path() / "unknown.npy"));
   EXPECT_EQ(numpy_view(dir.path() / "unknown.npy"), "(0, 0) float32 \n");
 
-  make_embedding_writer(npy_options(dir.path() / "tokens.npy", {"-1"}, true))->finish();
+  finish_without_records(npy_options(dir.path() / "tokens.npy", {"-1"}, true));
   EXPECT_EQ(numpy_view(dir.path() / "tokens.offsets.npy"),
             expected_view("(1,)", "int64", at::zeros({1}, at::kLong)));
 }
@@ -156,10 +175,12 @@ TEST(NpyWriter, LargeRowCountsFitTheReservedHeader) {
   const test::TempDir dir;
   const fs::path output = dir.path() / "out.npy";
   const at::Tensor vectors = at::randn({12345, 1, 3});
-  auto writer = make_embedding_writer(npy_options(output));
+  OutputSet outputs;
+  auto writer = make_embedding_writer(outputs, npy_options(output), kNoProvenance);
   for (std::int64_t i = 0; i < vectors.size(0); ++i)
     writer->write(PooledRecord{i, std::nullopt, vectors[i]});
   writer->finish();
+  outputs.commit();
   const test::NpyArray read = test::read_npy(output);
   EXPECT_EQ(read.shape, (std::vector<std::int64_t>{12345, 3}));
   EXPECT_EQ(
@@ -168,7 +189,8 @@ TEST(NpyWriter, LargeRowCountsFitTheReservedHeader) {
 
 TEST(NpyWriter, StandardOutputIsRefused) {
   try {
-    make_embedding_writer(npy_options("-"));
+    OutputSet outputs;
+    make_embedding_writer(outputs, npy_options("-"), kNoProvenance);
     FAIL() << "NPY on stdout was accepted";
   } catch (const std::runtime_error& error) {
     EXPECT_PRED_FORMAT2(::testing::IsSubstring, "NPY output needs a regular output file",
@@ -180,7 +202,9 @@ TEST(NpyWriter, StandardOutputIsRefused) {
 TEST(NpyWriter, UnfinishedOutputLeavesNoFiles) {
   const test::TempDir dir;
   {
-    auto writer = make_embedding_writer(npy_options(dir.path() / "tokens.npy", {"-1"}, true));
+    OutputSet outputs;
+    auto writer = make_embedding_writer(
+        outputs, npy_options(dir.path() / "tokens.npy", {"-1"}, true), kNoProvenance);
     writer->write(TokenRecord{0, std::nullopt, {"a"}, std::vector<Span>(1), at::ones({1, 1, 2})});
   }
   EXPECT_TRUE(fs::is_empty(dir.path()));

@@ -1,35 +1,52 @@
 #include "bert_embed/io/output_file.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "directory_listing.h"
+#include "expect_error.h"
 #include "temp_dir.h"
 
 namespace bert_embed {
 namespace {
 
 namespace fs = std::filesystem;
+using test::contents;
+using test::entries;
 
-std::vector<std::string> entries(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir))
-    names.push_back(entry.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
+mode_t permissions(const fs::path& file) {
+  struct stat info {};
+  EXPECT_EQ(::stat(file.c_str(), &info), 0) << file;
+  return info.st_mode & 0777;
 }
 
-std::string contents(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+// Runs `action` with standard output on `fd`, restored afterwards, and
+// returns the message of the std::runtime_error it threw ("" if none).
+std::string error_with_stdout_on(int fd, const std::function<void()>& action) {
+  std::cout.flush();
+  const int saved = ::dup(STDOUT_FILENO);
+  ::dup2(fd, STDOUT_FILENO);
+  std::string message;
+  try {
+    action();
+  } catch (const std::runtime_error& error) {
+    message = error.what();
+  }
+  ::dup2(saved, STDOUT_FILENO);
+  ::close(saved);
+  return message;
 }
 
 std::string creation_error(const fs::path& target) {
@@ -133,8 +150,10 @@ TEST(OutputFile, DashAndEmptyPathAreStandardOutput) {
     EXPECT_TRUE(file.is_stdout());
     EXPECT_FALSE(file.is_seekable());
     EXPECT_EQ(file.name(), "<stdout>");
-    EXPECT_EQ(&file.stream(), &std::cout);
+    ::testing::internal::CaptureStdout();
+    file.stream() << "to stdout\n";
     EXPECT_NO_THROW(file.commit());
+    EXPECT_EQ(::testing::internal::GetCapturedStdout(), "to stdout\n");
   }
 }
 
@@ -192,6 +211,188 @@ TEST(OutputFile, CommitTwiceIsALogicError) {
   OutputFile file(dir.path() / "out");
   file.commit();
   EXPECT_THROW(file.commit(), std::logic_error);
+}
+
+// Defect 12: replacing a file made it 0644 whatever it was.
+TEST(OutputFile, ReplacingAFileKeepsItsPermissions) {
+  const test::TempDir dir;
+  const fs::path target = dir.path() / "private.jsonl";
+  std::ofstream(target) << "old\n";
+  fs::permissions(target, fs::perms::owner_read | fs::perms::owner_write);
+  const mode_t previous = ::umask(022);
+  OutputFile file(target);
+  ::umask(previous);
+  file.stream() << "new\n";
+  file.commit();
+  EXPECT_EQ(permissions(target), 0600u);
+  EXPECT_EQ(contents(target), "new\n");
+}
+
+// Defect 12: a dangling symbolic link was replaced by the file.
+TEST(OutputFile, DanglingSymbolicLinkCreatesItsTarget) {
+  const test::TempDir dir;
+  fs::create_directory(dir.path() / "data");
+  const fs::path link = dir.path() / "link.jsonl";
+  fs::create_symlink("data/real.jsonl", link);  // relative to the link's directory
+  OutputFile file(link);
+  file.stream() << "through the link\n";
+  file.commit();
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(contents(dir.path() / "data" / "real.jsonl"), "through the link\n");
+  EXPECT_EQ(entries(dir.path() / "data"), std::vector<std::string>{"real.jsonl"});
+}
+
+TEST(OutputFile, ChainOfSymbolicLinksIsFollowedToTheEnd) {
+  const test::TempDir dir;
+  fs::create_symlink("middle", dir.path() / "first");
+  fs::create_symlink(dir.path() / "last", dir.path() / "middle");
+  OutputFile file(dir.path() / "first");
+  file.stream() << "x";
+  file.commit();
+  EXPECT_TRUE(fs::is_symlink(dir.path() / "first"));
+  EXPECT_TRUE(fs::is_symlink(dir.path() / "middle"));
+  EXPECT_EQ(contents(dir.path() / "last"), "x");
+}
+
+TEST(OutputFile, SymbolicLinkLoopIsNamed) {
+  const test::TempDir dir;
+  fs::create_symlink("b", dir.path() / "a");
+  fs::create_symlink("a", dir.path() / "b");
+  const std::string message = creation_error(dir.path() / "a");
+  EXPECT_CONTAINS(message, (dir.path() / "a").string());
+  EXPECT_CONTAINS(message, "Too many levels of symbolic links");
+}
+
+// The new file replaces the old by a rename, so a hard link elsewhere keeps
+// the old data: the price of never leaving a half-written file.
+TEST(OutputFile, ReplacingAFileBreaksItsHardLinks) {
+  const test::TempDir dir;
+  const fs::path target = dir.path() / "out.jsonl";
+  std::ofstream(target) << "old\n";
+  fs::create_hard_link(target, dir.path() / "other-name.jsonl");
+  OutputFile file(target);
+  file.stream() << "new\n";
+  file.commit();
+  EXPECT_EQ(contents(target), "new\n");
+  EXPECT_EQ(contents(dir.path() / "other-name.jsonl"), "old\n");
+}
+
+// A temporary name adds the host and process id: a target name near the
+// 255-byte limit still gets one.
+TEST(OutputFile, LongTargetNameStillGetsATemporary) {
+  const test::TempDir dir;
+  const fs::path target = dir.path() / (std::string(245, 'n') + ".jsonl");
+  OutputFile file(target);
+  file.stream() << "x";
+  file.commit();
+  EXPECT_EQ(contents(target), "x");
+  EXPECT_EQ(entries(dir.path()).size(), 1u);
+}
+
+// Defect 9: a failed write says why and names the output.
+TEST(OutputFile, FullStandardOutputIsReportedWithTheReason) {
+  const int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(full, 0);
+  const std::string message = error_with_stdout_on(full, [] {
+    OutputFile file("-");
+    file.stream() << "vectors\n";
+    file.commit();
+  });
+  ::close(full);
+  EXPECT_EQ(message, "cannot write <stdout>: No space left on device");
+}
+
+TEST(OutputFile, ClosedPipeIsReportedWithTheReason) {
+  int ends[2];
+  ASSERT_EQ(::pipe(ends), 0);
+  ::close(ends[0]);
+  const auto previous = ::signal(SIGPIPE, SIG_IGN);
+  const std::string message = error_with_stdout_on(ends[1], [] {
+    OutputFile file("-");
+    file.stream() << "vectors\n";
+    file.flush();
+  });
+  ::signal(SIGPIPE, previous);
+  ::close(ends[1]);
+  EXPECT_EQ(message, "cannot write <stdout>: Broken pipe");
+}
+
+TEST(OutputFile, FlushPassesTheDataOnBeforeTheCommit) {
+  int ends[2];
+  ASSERT_EQ(::pipe(ends), 0);
+  std::string received(6, '\0');
+  const std::string message = error_with_stdout_on(ends[1], [&] {
+    OutputFile file("-");
+    file.stream() << "batch\n";
+    file.flush();
+    ASSERT_EQ(::read(ends[0], received.data(), received.size()), 6);
+    file.commit();
+  });
+  ::close(ends[0]);
+  ::close(ends[1]);
+  EXPECT_EQ(message, "");
+  EXPECT_EQ(received, "batch\n");
+}
+
+TEST(OutputFile, WriteErrorIsReportedAtOnceWithTheReason) {
+  OutputFile file("/dev/full");
+  file.stream() << std::string(1 << 17, 'x');  // more than the buffer: written at once
+  const std::string message =
+      test::error_message<std::runtime_error>([&] { file.check_written(); });
+  EXPECT_EQ(message, "cannot write /dev/full: No space left on device");
+}
+
+// Defect 6: "-o" naming the input replaced the input with the output.
+TEST(CheckOutputIsNotInput, RefusesTheInputFileByAnyName) {
+  const test::TempDir dir;
+  const fs::path input = dir.path() / "lines.txt";
+  std::ofstream(input) << "text\n";
+  fs::create_hard_link(input, dir.path() / "hard-link.txt");
+  fs::create_symlink(input, dir.path() / "symlink.txt");
+  for (const fs::path& output : {input, dir.path() / "hard-link.txt", dir.path() / "symlink.txt",
+                                 dir.path() / "." / "lines.txt"}) {
+    const std::string message = test::error_message<std::invalid_argument>(
+        [&] { check_output_is_not_input(input, output); });
+    EXPECT_CONTAINS(message, output.string());
+    EXPECT_CONTAINS(message, input.string());
+  }
+  EXPECT_EQ(contents(input), "text\n");
+}
+
+TEST(CheckOutputIsNotInput, PassesOtherOutputs) {
+  const test::TempDir dir;
+  const fs::path input = dir.path() / "lines.txt";
+  std::ofstream(input) << "text\n";
+  std::ofstream(dir.path() / "other.jsonl") << "{}\n";
+  EXPECT_NO_THROW(check_output_is_not_input(input, "-"));
+  EXPECT_NO_THROW(check_output_is_not_input("", input));
+  EXPECT_NO_THROW(check_output_is_not_input(input, ""));
+  EXPECT_NO_THROW(check_output_is_not_input(input, dir.path() / "new.jsonl"));
+  EXPECT_NO_THROW(check_output_is_not_input(input, dir.path() / "other.jsonl"));
+  EXPECT_NO_THROW(
+      check_output_is_not_input(dir.path() / "missing.txt", dir.path() / "other.jsonl"));
+  EXPECT_NO_THROW(check_output_is_not_input("/dev/null", "/dev/null"));
+}
+
+TEST(CheckOutputIsNotInput, RefusesTheFileStandardInputReads) {
+  const test::TempDir dir;
+  const fs::path input = dir.path() / "lines.txt";
+  std::ofstream(input) << "text\n";
+  const int file = ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(file, 0);
+  const int saved = ::dup(STDIN_FILENO);
+  ::dup2(file, STDIN_FILENO);
+  std::string message;
+  try {
+    check_output_is_not_input("-", input);
+  } catch (const std::invalid_argument& error) {
+    message = error.what();
+  }
+  ::dup2(saved, STDIN_FILENO);
+  ::close(saved);
+  ::close(file);
+  EXPECT_CONTAINS(message, "<stdin>");
+  EXPECT_CONTAINS(message, input.string());
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "bert_embed/enum_names.h"
+#include "bert_embed/io/manifest.h"
+#include "bert_embed/io/output_set.h"
 #include "bert_embed/text/tokenizer.h"
 
 namespace bert_embed {
@@ -22,6 +24,10 @@ inline constexpr EnumNames<OutputFormat, 2> kOutputFormatNames{
     {{"jsonl", OutputFormat::kJsonl}, {"npy", OutputFormat::kNpy}}};
 inline OutputFormat parse_output_format(std::string_view name) {
   return parse_name(kOutputFormatNames, name, "output format");
+}
+// "jsonl" or "npy", as in a manifest.
+inline std::string output_format_name(OutputFormat format) {
+  return std::string(name_of(kOutputFormatNames, format));
 }
 // The format a path implies: NPY for "*.npy", JSONL for anything else and stdout.
 OutputFormat output_format_for(const std::filesystem::path& output);
@@ -56,11 +62,14 @@ struct WriterOptions {
 };
 
 // Checks every record against the options (kind, input order, slots, width)
-// before the format sees it. Nothing is left at the output path unless
-// finish() succeeds.
+// before the format sees it. Its files belong to an OutputSet, which commits
+// them: nothing is left at the output path unless finish() and then the
+// set's commit() succeed.
 class EmbeddingWriter {
  public:
-  explicit EmbeddingWriter(const WriterOptions& options);
+  // provenance: the manifest with what the pipeline knows (kind, source,
+  // postprocess, input); finish() fills in the format, rows, dim and files.
+  EmbeddingWriter(OutputSet& outputs, const WriterOptions& options, Manifest provenance);
   virtual ~EmbeddingWriter() = default;
   EmbeddingWriter(const EmbeddingWriter&) = delete;
   EmbeddingWriter& operator=(const EmbeddingWriter&) = delete;
@@ -69,13 +78,16 @@ class EmbeddingWriter {
   // the shapes are checked with std::invalid_argument.
   void write(const PooledRecord& record);
   void write(const TokenRecord& record);
-  // Completes the output (NPY: the final shape in the header) and commits it.
+  // Passes what was written so far on to standard output or a pipe, for a
+  // reader that waits for each batch's vectors.
+  void flush();
+  // Completes the output (NPY: the final shape in the header, the token
+  // offsets) and adds its manifest to the set; the set's commit() follows.
   void finish();
-  // Pushes the records written so far to a stream output (stdout, a pipe),
-  // for a reader waiting on them; nothing for outputs committed at the end.
-  virtual void flush() {}
 
   std::int64_t records_written() const { return next_index_; }
+  // Vectors written: pooled, one per record; per token, one per token.
+  std::int64_t rows_written() const { return rows_; }
 
  protected:
   std::size_t slots() const { return slot_labels_.size(); }
@@ -86,19 +98,28 @@ class EmbeddingWriter {
  private:
   virtual void write_pooled(const PooledRecord& record) = 0;
   virtual void write_tokens(const TokenRecord& record) = 0;
-  virtual void finish_output() = 0;
+  virtual void flush_output() = 0;
+  // Returns the files written, for the manifest.
+  virtual std::vector<CoveredFile> finish_output() = 0;
 
   // values: [slots, dim] for pooled records, [slots, tokens, dim] per token.
   void check_record(std::int64_t index, bool per_token, const at::Tensor& values);
 
+  OutputSet& outputs_;
+  Manifest manifest_;
+  OutputFormat format_;
   std::vector<std::string> slot_labels_;
   bool per_token_;
   std::int64_t dim_;
   std::int64_t next_index_ = 0;
+  std::int64_t rows_ = 0;
   bool finished_ = false;
 };
 
-// Opens the output (errors name the path) and returns the writer of the format.
-std::unique_ptr<EmbeddingWriter> make_embedding_writer(const WriterOptions& options);
+// Opens the output in `outputs` (errors name the path) and returns the
+// writer of the format.
+std::unique_ptr<EmbeddingWriter> make_embedding_writer(OutputSet& outputs,
+                                                       const WriterOptions& options,
+                                                       Manifest provenance);
 
 }  // namespace bert_embed

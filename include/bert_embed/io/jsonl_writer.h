@@ -24,20 +24,20 @@ void append_json_float(std::string& out, float value);
 
 class JsonlWriter final : public EmbeddingWriter {
  public:
-  explicit JsonlWriter(const WriterOptions& options);
-  void flush() override;
+  JsonlWriter(OutputSet& outputs, const WriterOptions& options, Manifest provenance);
 
  private:
   void write_pooled(const PooledRecord& record) override;
   void write_tokens(const TokenRecord& record) override;
-  void finish_output() override;
+  void flush_output() override;
+  std::vector<CoveredFile> finish_output() override;
 
   // Starts line_ with the index and id; refuses values JSON cannot hold.
   void begin_line(std::int64_t index, const std::optional<std::string_view>& id,
                   const at::Tensor& values);
   void end_line();
 
-  OutputFile out_;
+  OutputFile& out_;
   std::string line_;  // reused, so that a line is one write
 };
 

@@ -49,9 +49,24 @@ struct InputDescription {
   std::uint64_t end_record = 0;           // one past the last
 };
 
+// A file a manifest covers, as it was committed.
+struct ManifestFile {
+  std::string name;  // file name, in the manifest's directory
+  std::uint64_t size_bytes = 0;
+  std::int64_t rows = 0;  // NPY: the first dimension; JSONL: lines
+
+  bool operator==(const ManifestFile& other) const {
+    return name == other.name && size_bytes == other.size_bytes && rows == other.rows;
+  }
+};
+
 struct Manifest {
+  // Out of line: built inline, as an aggregate, `Manifest{}` draws GCC 12's
+  // false -Wmaybe-uninitialized warnings.
+  Manifest();
+
   std::string kind = "vectors";  // "vectors" or "statistics"
-  std::string bert_embed_version;
+  std::string bert_embed_version;  // stamped by OutputSet::commit()
   VectorSource source;
   std::string postprocess = "none";  // e.g. "whiten:256,standardize,normalize:l2"
   InputDescription input;
@@ -59,22 +74,35 @@ struct Manifest {
   std::string output_dtype = "float32";
   std::int64_t rows = 0;             // vectors (per token: token rows)
   std::int64_t dim = 0;              // width after post-processing
-  std::vector<std::string> files;    // file names (no directory) this manifest covers
+  // The files this manifest covers, filled in when the output is committed
+  // (output_set.h), the first one being the output itself.
+  std::vector<ManifestFile> files;
 };
 
 void to_json(nlohmann::json& out, const VectorSource& source);
 void from_json(const nlohmann::json& in, VectorSource& source);
+void to_json(nlohmann::json& out, const ManifestFile& file);
+void from_json(const nlohmann::json& in, ManifestFile& file);
 void to_json(nlohmann::json& out, const Manifest& manifest);
 void from_json(const nlohmann::json& in, Manifest& manifest);
 
 // OUT -> OUT.manifest.json
 std::filesystem::path manifest_path_for(const std::filesystem::path& output);
 
-// Reads a manifest; errors (missing, unreadable, over 1 MiB, malformed, a
-// field of the wrong type) name the file.
+// Reads a manifest: a regular file of at most 1 MiB. std::runtime_error
+// naming the file when it is missing, unreadable, special, too big,
+// malformed, or has a missing field or one of the wrong type (named too).
 Manifest read_manifest(const std::filesystem::path& file);
+
+// The manifest as written: indented JSON and a final newline.
+std::string manifest_text(const Manifest& manifest);
 
 // Writes to a temporary name beside the target and renames it into place.
 void write_manifest(const std::filesystem::path& file, const Manifest& manifest);
+
+// Checks that every file `manifest` (read from `manifest_file`) lists is
+// there with the size listed; std::runtime_error naming the manifest and the
+// file otherwise: its commit was interrupted, or the file changed since.
+void check_manifest_files(const Manifest& manifest, const std::filesystem::path& manifest_file);
 
 }  // namespace bert_embed

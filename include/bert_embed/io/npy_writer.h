@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,19 +22,20 @@ std::filesystem::path npy_offsets_path(const std::filesystem::path& output);
 
 class NpyWriter final : public EmbeddingWriter {
  public:
-  explicit NpyWriter(const WriterOptions& options);
+  NpyWriter(OutputSet& outputs, const WriterOptions& options, Manifest provenance);
 
  private:
   void write_pooled(const PooledRecord& record) override;
   void write_tokens(const TokenRecord& record) override;
-  void finish_output() override;
+  void flush_output() override;
+  std::vector<CoveredFile> finish_output() override;
 
   void write_rows(const at::Tensor& rows);
   std::vector<std::int64_t> shape() const;
 
-  std::unique_ptr<OutputFile> data_;
-  std::unique_ptr<OutputFile> offsets_file_;  // per token only
-  std::vector<std::int64_t> offsets_;         // per token: token rows before each line
+  OutputFile& data_;
+  OutputFile* offsets_file_ = nullptr;  // per token only
+  std::vector<std::int64_t> offsets_;    // per token: token rows before each line
   std::int64_t rows_ = 0;
   std::size_t header_size_;  // reserved for the largest shape
 };

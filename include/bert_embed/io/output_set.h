@@ -1,0 +1,71 @@
+// The files of one run (vectors, token offsets, statistics and their
+// manifests), committed together at the very end, so that a failure anywhere
+// leaves every previous output as it was, and an interruption during the
+// commit itself is detectable:
+//   1. every file is flushed, synced and closed (a write error stops here,
+//      before anything is replaced);
+//   2. the manifests are written to temporaries, each listing the sizes of
+//      the files it covers;
+//   3. the existing manifests of these outputs are removed;
+//   4. the data files are renamed into place;
+//   5. the manifests are renamed into place, last.
+// An output whose manifest is missing, or lists sizes its files do not have
+// (check_manifest_files), was not committed completely. SIGINT and SIGTERM
+// (install_interrupt_cleanup) wait for a commit in progress to end.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "bert_embed/io/manifest.h"
+#include "bert_embed/io/output_file.h"
+
+namespace bert_embed {
+
+// A file of the set that a manifest covers, with the rows it holds (NPY: the
+// first dimension; JSONL: lines).
+struct CoveredFile {
+  const OutputFile* file = nullptr;
+  std::int64_t rows = 0;
+};
+
+class OutputSet {
+ public:
+  // input: the run's input file ("-": standard input; empty: none); every
+  // file added is checked against it (check_output_is_not_input).
+  explicit OutputSet(std::filesystem::path input = {});
+  // Uncommitted temporaries are removed (by the files' destructors).
+  ~OutputSet();
+  OutputSet(const OutputSet&) = delete;
+  OutputSet& operator=(const OutputSet&) = delete;
+
+  // Opens one more output (see OutputFile). The reference lives as long as
+  // the set. Throws std::invalid_argument when it is the input or another
+  // output of the set, std::runtime_error when it cannot be opened.
+  OutputFile& add(const std::filesystem::path& target);
+
+  // Writes `manifest`, at manifest_path_for(the first file's path), when the
+  // set commits; its `files` become the covered files (which must lie in one
+  // directory), with their sizes. Nothing is written when the first file is
+  // standard output or a special file: there is no file to describe.
+  void add_manifest(Manifest manifest, std::vector<CoveredFile> files);
+
+  // Commits every file, manifests last (see above). Throws std::runtime_error
+  // naming the file that failed; std::logic_error when called twice.
+  void commit();
+
+ private:
+  struct PendingManifest {
+    Manifest manifest;
+    std::vector<CoveredFile> files;
+  };
+
+  std::filesystem::path input_;
+  std::vector<std::unique_ptr<OutputFile>> files_;
+  std::vector<PendingManifest> manifests_;
+  bool committed_ = false;
+};
+
+}  // namespace bert_embed

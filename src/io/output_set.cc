@@ -1,0 +1,106 @@
+#include "bert_embed/io/output_set.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <system_error>
+
+#include "io/temporary_files.h"
+
+namespace bert_embed {
+namespace fs = std::filesystem;
+namespace {
+
+// The identity of an output for spotting two outputs of a run that are one
+// file: directory links resolved as far as the path exists.
+fs::path identity(const OutputFile& file) {
+  if (file.is_stdout()) return "-";
+  std::error_code error;
+  const fs::path resolved = fs::weakly_canonical(file.destination(), error);
+  return error ? fs::absolute(file.destination()).lexically_normal() : resolved;
+}
+
+// Makes the renames into `dir` durable before the manifests that vouch for
+// them are renamed.
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool synced = fd >= 0 && (::fsync(fd) == 0 || errno == EINVAL);  // EINVAL: cannot be synced
+  const std::string reason = std::strerror(errno);
+  if (fd >= 0) ::close(fd);
+  if (!synced) throw std::runtime_error("cannot sync directory " + dir.string() + ": " + reason);
+}
+
+}  // namespace
+
+OutputSet::OutputSet(fs::path input) : input_(std::move(input)) {}
+
+OutputSet::~OutputSet() = default;
+
+OutputFile& OutputSet::add(const fs::path& target) {
+  check_output_is_not_input(input_, target);
+  auto file = std::make_unique<OutputFile>(target);
+  for (const auto& other : files_) {
+    if (identity(*other) == identity(*file)) {
+      throw std::invalid_argument("two outputs of this run are the same file: " + other->name() +
+                                  " and " + file->name());
+    }
+  }
+  files_.push_back(std::move(file));
+  return *files_.back();
+}
+
+void OutputSet::add_manifest(Manifest manifest, std::vector<CoveredFile> files) {
+  if (files.empty()) throw std::logic_error("OutputSet::add_manifest: no files");
+  for (const CoveredFile& covered : files) {
+    if (covered.file->path().parent_path() != files.front().file->path().parent_path()) {
+      throw std::logic_error("OutputSet::add_manifest: " + covered.file->name() +
+                             " is not beside " + files.front().file->name());
+    }
+  }
+  if (!files.front().file->is_seekable()) return;
+  manifests_.push_back({std::move(manifest), std::move(files)});
+}
+
+void OutputSet::commit() {
+  if (committed_) throw std::logic_error("OutputSet::commit called twice");
+  std::map<const OutputFile*, std::uint64_t> sizes;
+  for (const auto& file : files_) sizes[file.get()] = file->close();
+
+  std::vector<std::unique_ptr<OutputFile>> manifest_files;
+  for (PendingManifest& pending : manifests_) {
+    pending.manifest.bert_embed_version = bert_embed_version();
+    pending.manifest.files.clear();
+    for (const CoveredFile& covered : pending.files) {
+      pending.manifest.files.push_back(
+          {covered.file->path().filename().string(), sizes.at(covered.file), covered.rows});
+    }
+    auto out = std::make_unique<OutputFile>(manifest_path_for(pending.files.front().file->path()));
+    out->stream() << manifest_text(pending.manifest);
+    out->close();
+    manifest_files.push_back(std::move(out));
+  }
+
+  const auto lock = temporaries::hold();
+  for (const auto& manifest : manifest_files) {
+    if (::unlink(manifest->destination().c_str()) != 0 && errno != ENOENT) {
+      throw std::runtime_error("cannot replace " + manifest->name() + ": " + std::strerror(errno));
+    }
+  }
+  std::set<fs::path> directories;
+  for (const auto& file : files_) {
+    file->commit();
+    if (file->is_seekable()) directories.insert(file->destination().parent_path());
+  }
+  if (!manifest_files.empty()) {
+    for (const fs::path& dir : directories) sync_directory(dir.empty() ? fs::path(".") : dir);
+  }
+  for (const auto& manifest : manifest_files) manifest->commit();
+  committed_ = true;
+}
+
+}  // namespace bert_embed
