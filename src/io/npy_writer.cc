@@ -69,6 +69,14 @@ std::unique_ptr<OutputFile> open_seekable(const std::filesystem::path& path) {
 
 }  // namespace
 
+void write_npy_array(OutputFile& file, const char* descr, const std::vector<std::int64_t>& shape,
+                     const void* data, std::size_t bytes) {
+  const std::string header =
+      npy_header(descr, shape, aligned_header_size(header_dict(descr, shape)));
+  write_bytes(file, header.data(), header.size());
+  write_bytes(file, data, bytes);
+}
+
 std::filesystem::path npy_offsets_path(const std::filesystem::path& output) {
   std::filesystem::path offsets = output;
   if (offsets.extension() == ".npy") offsets.replace_extension();
@@ -112,11 +120,8 @@ void NpyWriter::finish_output() {
   data_->stream().seekp(0);
   write_bytes(*data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
   if (offsets_file_) {
-    const std::vector<std::int64_t> offsets_shape = {static_cast<std::int64_t>(offsets_.size())};
-    const std::string header =
-        npy_header("<i8", offsets_shape, aligned_header_size(header_dict("<i8", offsets_shape)));
-    write_bytes(*offsets_file_, header.data(), header.size());
-    write_bytes(*offsets_file_, offsets_.data(), offsets_.size() * sizeof(std::int64_t));
+    write_npy_array(*offsets_file_, "<i8", {static_cast<std::int64_t>(offsets_.size())},
+                    offsets_.data(), offsets_.size() * sizeof(std::int64_t));
     offsets_file_->commit();
   }
   data_->commit();
