@@ -69,6 +69,14 @@ OutputFile& open_seekable(OutputSet& outputs, const std::filesystem::path& path)
 
 }  // namespace
 
+void write_npy_array(OutputFile& file, const char* descr, const std::vector<std::int64_t>& shape,
+                     const void* data, std::size_t bytes) {
+  const std::string header =
+      npy_header(descr, shape, aligned_header_size(header_dict(descr, shape)));
+  write_bytes(file, header.data(), header.size());
+  write_bytes(file, data, bytes);
+}
+
 std::filesystem::path npy_offsets_path(const std::filesystem::path& output) {
   std::filesystem::path offsets = output;
   if (offsets.extension() == ".npy") offsets.replace_extension();
@@ -116,10 +124,7 @@ std::vector<CoveredFile> NpyWriter::finish_output() {
   write_bytes(data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
   if (offsets_file_ == nullptr) return {{&data_, rows_}};
   const auto lines = static_cast<std::int64_t>(offsets_.size());
-  const std::string header =
-      npy_header("<i8", {lines}, aligned_header_size(header_dict("<i8", {lines})));
-  write_bytes(*offsets_file_, header.data(), header.size());
-  write_bytes(*offsets_file_, offsets_.data(), offsets_.size() * sizeof(std::int64_t));
+  write_npy_array(*offsets_file_, "<i8", {lines}, offsets_.data(), offsets_.size() * sizeof(std::int64_t));
   return {{&data_, rows_}, {offsets_file_, lines}};
 }
 

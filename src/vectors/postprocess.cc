@@ -4,30 +4,24 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <limits>
-#include <map>
-#include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
+#include "bert_embed/io/npy_reader.h"
+#include "bert_embed/io/npy_writer.h"
 #include "bert_embed/io/output_file.h"
 
 namespace bert_embed {
 namespace {
 
-using json = nlohmann::json;
+namespace fs = std::filesystem;
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-              "statistics arrays are stored as little-endian bytes from memory");
-
-constexpr char kFormat[] = "bert-embed post-processing statistics";
-constexpr int kVersion = 1;
 constexpr char kWhiten[] = "whiten";
 constexpr char kRemoveTop[] = "remove-top";
 constexpr char kStandardize[] = "standardize";
+constexpr char kStatisticsKind[] = "statistics";
 
 // A standard deviation below this fraction of the largest RMS value of the
 // slot is rounding noise around a constant, not variance worth scaling up.
@@ -118,30 +112,51 @@ at::Tensor l2_normalize(const at::Tensor& x) {
 
 // --- Fitting ----------------------------------------------------------------
 
+// Mean and sample covariance of the vectors a transform is fitted on.
+struct Moments {
+  std::int64_t count;
+  at::Tensor mean;        // [slots, dim]
+  at::Tensor covariance;  // [slots, dim, dim], divided by count - 1
+
+  // Per dimension, the mean of x^2.
+  at::Tensor second_moment() const {
+    const double n = static_cast<double>(count);
+    return covariance.diagonal(0, 1, 2) * ((n - 1) / n) + mean.square();
+  }
+  // The moments of y = (x - centre) A, A: [slots, dim, dim'].
+  Moments after(const at::Tensor& centre, const at::Tensor& matrix) const {
+    return {count, (mean - centre).unsqueeze(1).matmul(matrix).squeeze(1),
+            matrix.transpose(1, 2).matmul(covariance).matmul(matrix)};
+  }
+};
+
 struct PrincipalAxes {
-  at::Tensor mean;       // [slots, dim]
   at::Tensor axes;       // [slots, dim, dim], columns by decreasing variance
   at::Tensor variances;  // [slots, dim], decreasing
 };
 
-// Per slot of x [n, slots, dim]: the mean and the eigendecomposition of the
-// sample covariance. Su et al. take the SVD of the covariance, which for a
-// symmetric positive semi-definite matrix is the same decomposition; the
-// symmetric eigensolver is several times faster.
-PrincipalAxes principal_axes(const at::Tensor& x) {
-  const at::Tensor by_slot = x.transpose(0, 1);  // [slots, n, dim]
-  const at::Tensor mean = by_slot.mean(1);
-  const at::Tensor centred = by_slot - mean.unsqueeze(1);
-  const at::Tensor covariance = centred.transpose(1, 2).matmul(centred) / (x.size(0) - 1);
+// Per slot: the eigendecomposition of the covariance. Su et al. take the SVD
+// of the covariance, which for a symmetric positive semi-definite matrix is
+// the same decomposition; the symmetric eigensolver is several times faster.
+// Each axis is turned so that its largest component is positive.
+PrincipalAxes principal_axes(const at::Tensor& covariance) {
   const auto [ascending_variances, ascending_axes] = at::linalg_eigh(covariance);
-  return {mean.contiguous(), ascending_axes.flip({2}), ascending_variances.flip({1})};
+  const at::Tensor axes = ascending_axes.flip({2});
+  const at::Tensor largest = axes.abs().argmax(1, /*keepdim=*/true);  // [slots, 1, dim]
+  const at::Tensor signs = axes.gather(1, largest).sign();
+  return {axes * at::where(signs.eq(0), at::ones_like(signs), signs),
+          ascending_variances.flip({1})};
 }
 
 // Directions with variance at or below numpy.linalg.matrix_rank's tolerance
-// are rank deficiency, not signal.
-void check_rank(const PrincipalAxes& pca, std::int64_t needed, const std::string& what) {
+// are rank deficiency, not signal; it grows by sqrt(n) here, as the rounding
+// errors of sums of n terms do.
+void check_rank(const PrincipalAxes& pca, std::int64_t count, std::int64_t needed,
+                const std::string& what) {
+  const std::int64_t dim = pca.variances.size(1);
   const at::Tensor tolerance =
-      pca.variances.select(1, 0) * pca.variances.size(1) * std::numeric_limits<double>::epsilon();
+      pca.variances.select(1, 0) *
+      (dim * std::sqrt(static_cast<double>(count)) * std::numeric_limits<double>::epsilon());
   const at::Tensor ranks = pca.variances.gt(tolerance.unsqueeze(1)).sum(1);
   for (std::int64_t slot = 0; slot < ranks.size(0); ++slot) {
     const std::int64_t rank = ranks[slot].item<std::int64_t>();
@@ -155,146 +170,74 @@ void check_rank(const PrincipalAxes& pca, std::int64_t needed, const std::string
   }
 }
 
-std::string describe(const PostProcessOptions& options) {
-  std::string text;
-  const auto add = [&text](const std::string& part) { text += (text.empty() ? "" : ", ") + part; };
-  if (options.whiten_components > 0)
-    add(std::string(kWhiten) + " " + std::to_string(options.whiten_components));
-  if (options.remove_top > 0)
-    add(std::string(kRemoveTop) + " " + std::to_string(options.remove_top));
-  if (options.standardize) add(kStandardize);
-  return text.empty() ? "no fitted transform" : text;
+std::string describe_fitted(const PostProcessOptions& options) {
+  PostProcessOptions fitted = options;
+  fitted.l2_normalize = false;
+  return postprocess_label(fitted);
 }
 
 // --- Statistics file --------------------------------------------------------
 
-constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64_encode(const unsigned char* data, std::size_t size) {
-  std::string out;
-  out.reserve((size + 2) / 3 * 4);
-  for (std::size_t i = 0; i < size; i += 3) {
-    const std::size_t left = size - i;
-    const std::uint32_t group =
-        (data[i] << 16) | (left > 1 ? data[i + 1] << 8 : 0) | (left > 2 ? data[i + 2] : 0);
-    out += kBase64[(group >> 18) & 63];
-    out += kBase64[(group >> 12) & 63];
-    out += left > 1 ? kBase64[(group >> 6) & 63] : '=';
-    out += left > 2 ? kBase64[group & 63] : '=';
-  }
-  return out;
+// FILE.json -> FILE.<role>.npy
+fs::path array_path(const fs::path& file, const std::string& role) {
+  fs::path stem = file;
+  if (stem.extension() == ".json") stem.replace_extension();
+  stem += "." + role + ".npy";
+  return stem;
 }
 
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
+// The array of a role among a manifest's files: the one named *.<role>.npy,
+// beside the manifest (so that the manifest may be renamed).
+fs::path find_array(const fs::path& file, const Manifest& manifest, const std::string& role) {
+  const std::string suffix = "." + role + ".npy";
+  std::vector<std::string> found;
+  for (const std::string& name : manifest.files) {
+    if (name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      found.push_back(name);
+  }
+  if (found.size() != 1 || found[0].find('/') != std::string::npos) {
+    throw std::runtime_error("statistics file " + file.string() + ": \"files\" must name one *" +
+                             suffix + " beside it, found " + std::to_string(found.size()) +
+                             (found.empty() ? "" : " (" + found[0] + ")"));
+  }
+  return file.parent_path() / found[0];
 }
 
-// Returns false on a character outside the alphabet or a bad length.
-bool base64_decode(std::string_view text, std::vector<unsigned char>& out) {
-  if (text.size() % 4 != 0) return false;
-  std::size_t padding = 0;
-  if (!text.empty() && text.back() == '=') padding = text[text.size() - 2] == '=' ? 2 : 1;
-  out.clear();
-  out.reserve(text.size() / 4 * 3);
-  std::uint32_t group = 0;
-  for (std::size_t i = 0; i < text.size() - padding; ++i) {
-    const int value = base64_value(text[i]);
-    if (value < 0) return false;
-    group = (group << 6) | static_cast<std::uint32_t>(value);
-    if (i % 4 == 3) {
-      out.push_back(static_cast<unsigned char>(group >> 16));
-      out.push_back(static_cast<unsigned char>(group >> 8));
-      out.push_back(static_cast<unsigned char>(group));
-      group = 0;
-    }
-  }
-  if (padding == 1) {  // 3 characters: 18 bits, 2 bytes
-    out.push_back(static_cast<unsigned char>(group >> 10));
-    out.push_back(static_cast<unsigned char>(group >> 2));
-  } else if (padding == 2) {  // 2 characters: 12 bits, 1 byte
-    out.push_back(static_cast<unsigned char>(group >> 4));
-  }
-  return true;
+void write_array(const fs::path& path, const at::Tensor& array) {
+  const at::Tensor values = array.contiguous();
+  OutputFile out(path);
+  write_npy_array(out, "<f8", values.sizes().vec(), values.data_ptr<double>(),
+                  values.numel() * sizeof(double));
+  out.commit();
 }
 
-json array_to_json(const at::Tensor& array) {
-  return {{"dtype", "<f8"},
-          {"shape", array.sizes().vec()},
-          {"base64", base64_encode(static_cast<const unsigned char*>(array.data_ptr()),
-                                   array.numel() * sizeof(double))}};
+// Reads a float64 array of the given shape; errors name the file.
+at::Tensor read_array(const fs::path& path, const std::vector<std::int64_t>& shape) {
+  const NpyReader reader(path);
+  reader.expect(NpyDtype::kFloat64, shape);
+  at::Tensor values = at::empty(shape, at::kDouble);
+  reader.read_rows(0, reader.rows(), values.data_ptr<double>());
+  if (!at::isfinite(values).all().item<bool>())
+    throw std::runtime_error("NPY file " + path.string() + " holds NaN or infinity");
+  return values;
 }
-
-class StatisticsReader {
- public:
-  explicit StatisticsReader(const std::filesystem::path& file) : file_(file) {}
-
-  [[noreturn]] void fail(const std::string& problem) const {
-    throw std::runtime_error("statistics file " + file_.string() + ": " + problem);
-  }
-
-  json parse() const {
-    std::ifstream in(file_, std::ios::binary);
-    if (!in) {
-      throw std::runtime_error("cannot read statistics file " + file_.string() + ": " +
-                               std::strerror(errno));
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    json document = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-    if (document.is_discarded()) fail("not valid JSON");
-    if (!document.is_object() || document.value("format", "") != kFormat) {
-      fail(std::string("not a bert-embed statistics file (no \"format\": \"") + kFormat + "\")");
-    }
-    if (document.value("version", 0) != kVersion) {
-      fail("unsupported version " + document.value("version", json()).dump() + " (expected " +
-           std::to_string(kVersion) + ")");
-    }
-    return document;
-  }
-
-  std::int64_t positive_integer(const json& object, const char* key,
-                                const std::string& where) const {
-    const auto found = object.find(key);
-    if (found == object.end() || !found->is_number_integer() || found->get<std::int64_t>() <= 0) {
-      fail(where + "\"" + key + "\" must be a positive integer");
-    }
-    return found->get<std::int64_t>();
-  }
-
-  at::Tensor array(const json& object, const char* key, const std::string& where,
-                   const std::vector<std::int64_t>& shape) const {
-    const std::string field = where + "\"" + key + "\"";
-    const auto found = object.find(key);
-    if (found == object.end() || !found->is_object()) fail(field + " is missing");
-    if (found->value("dtype", "") != "<f8") fail(field + ": dtype must be \"<f8\"");
-    if (!found->contains("shape") || (*found)["shape"] != json(shape)) {
-      fail(field + ": shape " + found->value("shape", json()).dump() + " where " +
-           json(shape).dump() + " was expected");
-    }
-    at::Tensor values = at::empty(shape, at::kDouble);
-    std::vector<unsigned char> bytes;
-    const json& data = found->value("base64", json());
-    if (!data.is_string() || !base64_decode(data.get_ref<const std::string&>(), bytes)) {
-      fail(field + ": \"base64\" is not base64 text");
-    }
-    if (bytes.size() != values.numel() * sizeof(double)) {
-      fail(field + ": " + std::to_string(bytes.size()) + " bytes of data for shape " +
-           json(shape).dump());
-    }
-    std::memcpy(values.data_ptr(), bytes.data(), bytes.size());
-    return values;
-  }
-
- private:
-  std::filesystem::path file_;
-};
 
 }  // namespace
+
+std::string postprocess_label(const PostProcessOptions& options) {
+  std::string label;
+  const auto add = [&label](const std::string& part) {
+    label += (label.empty() ? "" : ",") + part;
+  };
+  if (options.whiten_components > 0)
+    add(std::string(kWhiten) + ":" + std::to_string(options.whiten_components));
+  if (options.remove_top > 0)
+    add(std::string(kRemoveTop) + ":" + std::to_string(options.remove_top));
+  if (options.standardize) add(kStandardize);
+  if (options.l2_normalize) add("normalize:l2");
+  return label.empty() ? "none" : label;
+}
 
 PostProcessor::PostProcessor(const PostProcessOptions& options) : options_(options) {
   if (options.whiten_components < 0 || options.remove_top < 0) {
@@ -319,6 +262,25 @@ bool PostProcessor::needs_statistics() const {
   return options_.whiten_components > 0 || options_.remove_top > 0 || options_.standardize;
 }
 
+std::int64_t PostProcessor::output_dim(std::int64_t dim) const {
+  return options_.whiten_components > 0 ? options_.whiten_components : dim;
+}
+
+void PostProcessor::check_dimensions(std::int64_t dim) const {
+  if (options_.whiten_components > dim) {
+    throw std::invalid_argument("whiten " + std::to_string(options_.whiten_components) +
+                                " exceeds the dimension " + std::to_string(dim) +
+                                " of the vectors");
+  }
+  const std::int64_t width = output_dim(dim);
+  if (options_.remove_top >= width) {
+    throw std::invalid_argument("remove-top " + std::to_string(options_.remove_top) +
+                                " must be below the dimension " + std::to_string(width) +
+                                (options_.whiten_components > 0 ? " left by whiten" : "") +
+                                ", or nothing is left of the vectors");
+  }
+}
+
 void PostProcessor::check_input(const at::Tensor& rows, const char* what) const {
   if (rows.scalar_type() != at::kFloat || rows.dim() != 3) {
     throw std::invalid_argument(std::string("PostProcessor::") + what +
@@ -336,59 +298,62 @@ void PostProcessor::check_input(const at::Tensor& rows, const char* what) const 
 void PostProcessor::fit(const at::Tensor& rows) {
   if (!needs_statistics()) return;
   check_input(rows, "fit");
-  const std::int64_t n = rows.size(0);
-  if (n < 2) {
-    throw std::runtime_error("fitting post-processing statistics (" + describe(options_) +
-                             ") needs at least 2 vectors, got " + std::to_string(n));
-  }
-  at::Tensor x = rows.to(at::kDouble).contiguous();
-  if (!at::isfinite(x).all().item<bool>()) {
+  VectorStatistics statistics(rows.size(1), rows.size(2));
+  statistics.add(rows);
+  fit(statistics);
+}
+
+void PostProcessor::fit(const VectorStatistics& statistics) {
+  if (!needs_statistics()) return;
+  check_dimensions(statistics.dim());
+  const std::int64_t n = statistics.count();
+  // Centred vectors span at most n - 1 directions; removal must leave one.
+  const std::int64_t needed = std::max<std::int64_t>(
+      {2, options_.whiten_components + 1, options_.remove_top > 0 ? options_.remove_top + 2 : 0});
+  if (n < needed) {
     throw std::runtime_error(
-        "cannot fit post-processing statistics: the vectors hold NaN or infinity");
+        "fitting post-processing statistics (" + describe_fitted(options_) + ") needs at least " +
+        std::to_string(needed) + " vectors, got " + std::to_string(n) +
+        (n >= 2 ? ", which span only " + std::to_string(n - 1) + " directions around their mean"
+                : ""));
   }
-  const std::int64_t dim = x.size(2);
+  Moments moments{n, statistics.mean(), statistics.covariance()};
   // Fitted into a copy, so that a failure leaves this object as it was.
   PostProcessor result(options_);
   if (options_.whiten_components > 0) {
     const std::int64_t k = options_.whiten_components;
-    if (k > dim) {
-      throw std::invalid_argument("whiten " + std::to_string(k) + " exceeds the dimension " +
-                                  std::to_string(dim));
-    }
-    const PrincipalAxes pca = principal_axes(x);
-    check_rank(pca, k, "whiten " + std::to_string(k));
-    result.whiten_mean_ = pca.mean;
+    const PrincipalAxes pca = principal_axes(moments.covariance);
+    check_rank(pca, n, k, describe_fitted({options_.whiten_components, 0, false, false}));
+    result.whiten_mean_ = moments.mean.contiguous();
     result.whiten_matrix_ =
         (pca.axes.narrow(2, 0, k) / pca.variances.narrow(1, 0, k).sqrt().unsqueeze(1)).contiguous();
     // The transforms after it are fitted on its output.
-    if (options_.remove_top > 0 || options_.standardize)
-      x = whiten(x, result.whiten_mean_, result.whiten_matrix_);
+    moments = moments.after(result.whiten_mean_, result.whiten_matrix_);
   }
   if (options_.remove_top > 0) {
     const std::int64_t count = options_.remove_top;
-    if (count >= x.size(2)) {
-      throw std::invalid_argument("remove-top " + std::to_string(count) +
-                                  " must be below the dimension " + std::to_string(x.size(2)));
-    }
-    const PrincipalAxes pca = principal_axes(x);
-    result.remove_mean_ = pca.mean;
+    const PrincipalAxes pca = principal_axes(moments.covariance);
+    check_rank(pca, n, count + 1, describe_fitted({0, options_.remove_top, false, false}));
+    result.remove_mean_ = moments.mean.contiguous();
     result.remove_directions_ = pca.axes.narrow(2, 0, count).transpose(1, 2).contiguous();
-    if (options_.standardize)
-      x = remove_directions(x, result.remove_mean_, result.remove_directions_);
+    const std::int64_t width = moments.mean.size(1);
+    const at::Tensor projection =
+        at::eye(width, at::kDouble) -
+        result.remove_directions_.transpose(1, 2).matmul(result.remove_directions_);
+    moments = moments.after(result.remove_mean_, projection);
   }
   if (options_.standardize) {
-    const at::Tensor by_slot = x.transpose(0, 1);  // [slots, n, dim]
-    result.standardize_mean_ = by_slot.mean(1).contiguous();
-    const at::Tensor deviation =
-        (by_slot - result.standardize_mean_.unsqueeze(1)).square().mean(1).sqrt();
-    const at::Tensor largest_rms = by_slot.square().mean(1).sqrt().amax(1, /*keepdim=*/true);
-    result.standardize_scale_ = at::where(deviation.le(largest_rms * kConstantTolerance),
-                                          at::ones_like(deviation), deviation)
-                                    .contiguous();
+    const double count = static_cast<double>(n);
+    const at::Tensor variance = moments.covariance.diagonal(0, 1, 2) * ((count - 1) / count);
+    const at::Tensor largest_rms = moments.second_moment().amax(1, /*keepdim=*/true).sqrt();
+    const at::Tensor constant = variance.le((largest_rms * kConstantTolerance).square());
+    result.standardize_mean_ = moments.mean.contiguous();
+    result.standardize_scale_ =
+        at::where(constant, at::ones_like(variance), variance.sqrt()).contiguous();
   }
-  result.fitted_rows_ = n;
-  result.slots_ = rows.size(1);
-  result.dim_ = dim;
+  result.statistics_ = statistics;
+  result.slots_ = statistics.slots();
+  result.dim_ = statistics.dim();
   result.source_ = "the statistics fitted on " + std::to_string(n) + " vectors";
   *this = std::move(result);
 }
@@ -407,96 +372,95 @@ at::Tensor PostProcessor::apply(const at::Tensor& rows) const {
   return x.to(at::kFloat);
 }
 
-void PostProcessor::save(const std::filesystem::path& file) const {
-  if (!needs_statistics()) {
-    throw std::invalid_argument(
-        "no statistics to save: none of whiten, remove-top and "
-        "standardize is on");
+std::vector<PostProcessor::FittedArray> PostProcessor::fitted_arrays() const {
+  const std::int64_t k = options_.whiten_components;
+  const std::int64_t width = output_dim(dim_);
+  std::vector<FittedArray> arrays;
+  if (k > 0) {
+    arrays.push_back({"whiten-mean", &PostProcessor::whiten_mean_, {slots_, dim_}});
+    arrays.push_back({"whiten-matrix", &PostProcessor::whiten_matrix_, {slots_, dim_, k}});
   }
-  if (!fitted()) throw std::logic_error("PostProcessor::save before fit()");
-  json transforms = json::array();
-  if (whiten_matrix_.defined()) {
-    transforms.push_back({{"name", kWhiten},
-                          {"components", options_.whiten_components},
-                          {"mean", array_to_json(whiten_mean_)},
-                          {"matrix", array_to_json(whiten_matrix_)}});
+  if (options_.remove_top > 0) {
+    arrays.push_back({"remove-top-mean", &PostProcessor::remove_mean_, {slots_, width}});
+    arrays.push_back({"remove-top-directions",
+                      &PostProcessor::remove_directions_,
+                      {slots_, options_.remove_top, width}});
   }
-  if (remove_directions_.defined()) {
-    transforms.push_back({{"name", kRemoveTop},
-                          {"directions", options_.remove_top},
-                          {"mean", array_to_json(remove_mean_)},
-                          {"basis", array_to_json(remove_directions_)}});
+  if (options_.standardize) {
+    arrays.push_back({"standardize-mean", &PostProcessor::standardize_mean_, {slots_, width}});
+    arrays.push_back({"standardize-scale", &PostProcessor::standardize_scale_, {slots_, width}});
   }
-  if (standardize_scale_.defined()) {
-    transforms.push_back({{"name", kStandardize},
-                          {"mean", array_to_json(standardize_mean_)},
-                          {"scale", array_to_json(standardize_scale_)}});
-  }
-  const json document = {{"format", kFormat}, {"version", kVersion}, {"fitted_rows", fitted_rows_},
-                         {"slots", slots_},   {"dim", dim_},         {"transforms", transforms}};
-  OutputFile out(file);
-  out.stream() << document.dump(1) << '\n';
-  out.commit();
+  return arrays;
 }
 
-void PostProcessor::load(const std::filesystem::path& file) {
-  const StatisticsReader reader(file);
-  const json document = reader.parse();
-  const std::int64_t slots = reader.positive_integer(document, "slots", "");
-  const std::int64_t dim = reader.positive_integer(document, "dim", "");
-  const auto listed = document.find("transforms");
-  if (listed == document.end() || !listed->is_array()) reader.fail("\"transforms\" must be a list");
+void PostProcessor::save(const fs::path& file, const VectorSource& source) const {
+  if (!needs_statistics()) {
+    throw std::invalid_argument(
+        "no statistics to save: none of whiten, remove-top and standardize is on");
+  }
+  if (!fitted()) throw std::logic_error("PostProcessor::save before fit()");
+  if (static_cast<std::int64_t>(source.slot_labels.size()) != slots_ || source.dim != dim_) {
+    throw std::invalid_argument(
+        "PostProcessor::save: the source describes " + std::to_string(source.slot_labels.size()) +
+        " slot(s) of dimension " + std::to_string(source.dim) + ", the statistics are of " +
+        std::to_string(slots_) + " of dimension " + std::to_string(dim_));
+  }
+  Manifest manifest;
+  manifest.kind = kStatisticsKind;
+  manifest.bert_embed_version = bert_embed_version();
+  manifest.source = source;
+  manifest.postprocess = describe_fitted(options_);
+  manifest.format = "npy";
+  manifest.output_dtype = "float64";
+  manifest.rows = statistics_.count();
+  manifest.dim = output_dim(dim_);
+  const auto write = [&](const std::string& role, const at::Tensor& array) {
+    const fs::path path = array_path(file, role);
+    write_array(path, array);
+    manifest.files.push_back(path.filename().string());
+  };
+  write("shift", statistics_.shift());
+  write("sum", statistics_.sum());
+  write("outer", statistics_.outer());
+  for (const FittedArray& array : fitted_arrays()) write(array.role, this->*array.member);
+  // Last: a manifest in place means its arrays are complete.
+  write_manifest(file, manifest);
+}
 
-  std::map<std::string, const json*> transforms;
-  for (const json& transform : *listed) {
-    const std::string name = transform.is_object() ? transform.value("name", "") : "";
-    if (name != kWhiten && name != kRemoveTop && name != kStandardize) {
-      reader.fail("unknown transform " + transform.dump().substr(0, 80));
-    }
-    if (!transforms.emplace(name, &transform).second)
-      reader.fail("transform " + name + " listed twice");
+void PostProcessor::load(const fs::path& file, const VectorSource& expected) {
+  const Manifest manifest = read_manifest(file);
+  const auto fail = [&file](const std::string& problem) {
+    throw std::runtime_error("statistics file " + file.string() + ": " + problem);
+  };
+  if (manifest.kind != kStatisticsKind) {
+    fail(std::string("a manifest of kind \"") + manifest.kind + "\", not \"" + kStatisticsKind +
+         "\"");
   }
-  const auto where = [](const char* name) { return "transform \"" + std::string(name) + "\": "; };
-  PostProcessOptions in_file;
-  if (transforms.count(kWhiten)) {
-    in_file.whiten_components = static_cast<int>(
-        reader.positive_integer(*transforms[kWhiten], "components", where(kWhiten)));
+  if (manifest.postprocess != describe_fitted(options_)) {
+    fail("it holds statistics for " + manifest.postprocess + ", but the options ask for " +
+         describe_fitted(options_));
   }
-  if (transforms.count(kRemoveTop)) {
-    in_file.remove_top = static_cast<int>(
-        reader.positive_integer(*transforms[kRemoveTop], "directions", where(kRemoveTop)));
-  }
-  in_file.standardize = transforms.count(kStandardize) > 0;
-  if (describe(in_file) != describe(options_)) {
-    reader.fail("it holds " + describe(in_file) + ", but the options ask for " +
-                describe(options_));
+  const std::string difference =
+      describe_difference(manifest.source, file.filename().string(), expected, "this run");
+  if (!difference.empty()) fail("fitted on other vectors than this run makes: " + difference);
+  if (manifest.rows < 2) {
+    fail("counts " + std::to_string(manifest.rows) + " vectors, statistics need at least 2");
   }
 
   // Read into a copy, so that a bad file leaves this object as it was.
   PostProcessor loaded(options_);
-  std::int64_t width = dim;  // whitening maps dim to K; the other transforms keep it
-  if (in_file.whiten_components > 0) {
-    const json& transform = *transforms[kWhiten];
-    loaded.whiten_mean_ = reader.array(transform, "mean", where(kWhiten), {slots, width});
-    loaded.whiten_matrix_ = reader.array(transform, "matrix", where(kWhiten),
-                                         {slots, width, in_file.whiten_components});
-    width = in_file.whiten_components;
-  }
-  if (in_file.remove_top > 0) {
-    const json& transform = *transforms[kRemoveTop];
-    loaded.remove_mean_ = reader.array(transform, "mean", where(kRemoveTop), {slots, width});
-    loaded.remove_directions_ =
-        reader.array(transform, "basis", where(kRemoveTop), {slots, in_file.remove_top, width});
-  }
-  if (in_file.standardize) {
-    const json& transform = *transforms[kStandardize];
-    loaded.standardize_mean_ = reader.array(transform, "mean", where(kStandardize), {slots, width});
-    loaded.standardize_scale_ =
-        reader.array(transform, "scale", where(kStandardize), {slots, width});
-  }
-  loaded.fitted_rows_ = document.value("fitted_rows", std::int64_t{0});
-  loaded.slots_ = slots;
-  loaded.dim_ = dim;
+  loaded.slots_ = static_cast<std::int64_t>(expected.slot_labels.size());
+  loaded.dim_ = expected.dim;
+  const auto read = [&](const std::string& role, const std::vector<std::int64_t>& shape) {
+    return read_array(find_array(file, manifest, role), shape);
+  };
+  loaded.statistics_ = VectorStatistics(manifest.rows, read("shift", {loaded.slots_, loaded.dim_}),
+                                        read("sum", {loaded.slots_, loaded.dim_}),
+                                        read("outer", {loaded.slots_, loaded.dim_, loaded.dim_}));
+  for (const FittedArray& array : loaded.fitted_arrays())
+    loaded.*array.member = read(array.role, array.shape);
+  if (loaded.standardize_scale_.defined() && !loaded.standardize_scale_.gt(0).all().item<bool>())
+    fail("standardize-scale holds a value that is not positive");
   loaded.source_ = "statistics file " + file.string();
   *this = std::move(loaded);
 }

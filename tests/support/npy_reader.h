@@ -1,4 +1,5 @@
-// Reads the goldens' .npy files (version 1.0/2.0, little-endian f4 or i8, C order).
+// Reads the goldens' .npy files (little-endian f4 or i8, C order) through the
+// product's bounded reader, bert_embed/io/npy_reader.h.
 #pragma once
 
 #include <cstdint>

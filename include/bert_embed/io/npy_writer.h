@@ -17,6 +17,11 @@
 
 namespace bert_embed {
 
+// Writes a whole array, header and `bytes` of data (descr: "<f8", "<i8", ...),
+// to `file`, which the caller commits.
+void write_npy_array(OutputFile& file, const char* descr, const std::vector<std::int64_t>& shape,
+                     const void* data, std::size_t bytes);
+
 // OUT.npy -> OUT.offsets.npy; a path without ".npy" gets ".offsets.npy" appended.
 std::filesystem::path npy_offsets_path(const std::filesystem::path& output);
 

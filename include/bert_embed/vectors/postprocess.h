@@ -1,6 +1,8 @@
 // Post-processing of vectors, in this fixed order: whitening, removal of top
-// principal directions, standardization, L2 normalization. The statistics of
-// the first three are fitted on data or read from a file.
+// principal directions, standardization, L2 normalization. The first three
+// are fitted from the sufficient statistics of the raw vectors
+// (VectorStatistics), counted in one pass or merged from shards, or read
+// from a statistics file.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -8,6 +10,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "bert_embed/io/manifest.h"
+#include "bert_embed/vectors/statistics.h"
 
 namespace bert_embed {
 
@@ -18,8 +24,13 @@ struct PostProcessOptions {
   bool l2_normalize = false;
 };
 
+// The transforms that are on, as manifests record them:
+// "whiten:256,remove-top:2,standardize,normalize:l2", or "none".
+std::string postprocess_label(const PostProcessOptions& options);
+
 // Statistics are fitted in float64, per slot (a layer kept apart), each
-// transform on the output of the one before:
+// transform on the output of the one before, whose mean and covariance follow
+// exactly from the raw vectors' (mean' = (mean - mu) A, cov' = A^T cov A):
 // - whitening (BERT-whitening, Su et al. 2021): mu = mean, C = sample
 //   covariance (n - 1) of x - mu, C = U S U^T, W = U[:, :K] / sqrt(S[:K]),
 //   y = (x - mu) W; the whitened training vectors have identity covariance.
@@ -29,6 +40,8 @@ struct PostProcessOptions {
 //   dimension without variance (below 1e-10 of the largest RMS of the slot)
 //   is only centred.
 // - L2 normalization; a zero vector stays zero.
+// Each principal direction's sign is fixed (its largest component is
+// positive), so that fits of nearly equal statistics agree.
 // apply() transforms each vector on its own, with a fixed order of
 // operations, so a vector's result does not depend on the rows around it:
 // statistics loaded from a file reproduce the fitting run bit for bit.
@@ -44,28 +57,65 @@ class PostProcessor {
   bool needs_statistics() const;
   bool fitted() const { return slots_ > 0; }
 
-  // rows: float32 [n, slots, dim] with n >= 2 (std::runtime_error otherwise).
-  // Does nothing when no fitted transform is on.
+  // Before any vector is computed: std::invalid_argument unless the options
+  // fit vectors of width `dim` (whiten K <= dim; remove-top D below the width
+  // it works on, K or dim).
+  void check_dimensions(std::int64_t dim) const;
+  // The width of the output for vectors of width `dim`: K with whitening.
+  std::int64_t output_dim(std::int64_t dim) const;
+
+  // Fits the transforms from the statistics of the raw vectors; does nothing
+  // when no fitted transform is on. std::invalid_argument as
+  // check_dimensions(); std::runtime_error when the vectors are too few
+  // (whiten K needs K + 1, remove-top D needs D + 2, anything 2) or span too
+  // few directions.
+  void fit(const VectorStatistics& statistics);
+  // The same from rows float32 [n, slots, dim] held in memory.
   void fit(const at::Tensor& rows);
   // rows: float32 [n, slots, dim] -> float32 [n, slots, dim'], where dim' is
   // K after whitening; slots and dim must be those fitted.
   at::Tensor apply(const at::Tensor& rows) const;
 
-  // A JSON file: the transforms with their parameters and, for each, its
-  // float64 arrays as {"dtype": "<f8", "shape": [...], "base64": ...} (raw
-  // little-endian bytes, so that values round-trip exactly). Written to a
-  // temporary file and renamed, like every output.
-  void save(const std::filesystem::path& file) const;
-  // Reads statistics written by save(); the file's transforms must match the
-  // options. Errors name the file.
-  void load(const std::filesystem::path& file);
+  // The moments the transforms were fitted from (fitted or loaded), to be
+  // merged with other shards' and fitted again.
+  const VectorStatistics& statistics() const { return statistics_; }
+
+  // A statistics file: FILE is a JSON manifest (kind "statistics", `source`
+  // the vectors counted, `postprocess` the fitted transforms, `rows` the
+  // number of vectors, `files` the arrays), and beside it float64 NPY arrays
+  // that numpy.load reads, named after FILE without ".json": the moments
+  // (VectorStatistics) STEM.shift.npy and STEM.sum.npy [slots, dim],
+  // STEM.outer.npy [slots, dim, dim] (mean = shift + sum / rows), then the
+  // fitted transforms: STEM.whiten-mean.npy [slots, dim],
+  // STEM.whiten-matrix.npy [slots, dim, K], STEM.remove-top-mean.npy
+  // [slots, w], STEM.remove-top-directions.npy [slots, D, w],
+  // STEM.standardize-mean.npy [slots, w], STEM.standardize-scale.npy
+  // [slots, w], where w is K with whitening, else dim. The arrays are
+  // written first and the manifest last, each to a temporary file renamed
+  // into place. `source` must describe the fitted vectors (slots, dim).
+  void save(const std::filesystem::path& file, const VectorSource& source) const;
+  // Reads statistics written by save(). Refused, naming the file: a manifest
+  // over 1 MiB or of another kind, transforms other than the options'
+  // (L2 normalization aside), vectors of another source than `expected`
+  // (naming each difference), an array that is missing, not a regular
+  // file, of another dtype or shape, truncated, or holding NaN or infinity.
+  void load(const std::filesystem::path& file, const VectorSource& expected);
 
  private:
   void check_input(const at::Tensor& rows, const char* what) const;
 
+  // A fitted transform's array in a statistics file: STEM.<role>.npy.
+  struct FittedArray {
+    const char* role;
+    at::Tensor PostProcessor::*member;
+    std::vector<std::int64_t> shape;
+  };
+  // Those of the transforms that are on, in the order they run.
+  std::vector<FittedArray> fitted_arrays() const;
+
   PostProcessOptions options_;
   std::string source_;  // where the statistics come from, for error messages
-  std::int64_t fitted_rows_ = 0;
+  VectorStatistics statistics_;
   std::int64_t slots_ = 0;  // 0 until fitted or loaded
   std::int64_t dim_ = 0;
   // float64, contiguous; undefined when their transform is off.
