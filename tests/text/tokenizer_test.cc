@@ -20,16 +20,16 @@ using Ids = std::vector<std::int64_t>;
 using Spans = std::vector<std::pair<std::size_t, std::size_t>>;
 
 // Words separated by single spaces; a word's id is 100 + its length.
-class WordLengthTokenizer final : public Tokenizer {
+class WordLengthPieces final : public PieceTokenizer {
  public:
-  WordLengthTokenizer() {
+  WordLengthPieces() {
     special_.cls = 1;
     special_.sep = 2;
   }
-  std::vector<Token> tokenize(std::string_view text) const override {
+  std::vector<Token> tokenize(std::string_view text, std::size_t max_tokens = kAllTokens) const override {
     std::vector<Token> tokens;
     std::size_t begin = 0;
-    while (begin < text.size()) {
+    while (begin < text.size() && tokens.size() <= max_tokens) {
       std::size_t end = text.find(' ', begin);
       if (end == std::string_view::npos) end = text.size();
       tokens.push_back({static_cast<std::int64_t>(100 + end - begin), {begin, end}});
@@ -43,6 +43,12 @@ class WordLengthTokenizer final : public Tokenizer {
 
  private:
   SpecialTokenIds special_;
+};
+
+// WordLengthPieces framed as BERT.
+class WordLengthTokenizer : public Tokenizer {
+ public:
+  WordLengthTokenizer() : Tokenizer(std::make_unique<WordLengthPieces>(), WordLengthPieces().special_ids()) {}
 };
 
 Spans spans_of(const Encoding& encoding) {
@@ -114,16 +120,16 @@ TEST(TokenizerEncodePair, TruncatesLongestFirstLikeTransformers) {
 TEST(LoadTokenizer, PicksTheImplementationFromTheFiles) {
   const auto fixtures = test::fixtures_dir();
   const auto uncased = load_tokenizer(fixtures / "vocab/bert-base-uncased");
-  ASSERT_NE(dynamic_cast<const WordPieceTokenizer*>(uncased.get()), nullptr);
-  EXPECT_TRUE(dynamic_cast<const WordPieceTokenizer&>(*uncased).options().lowercase);
+  ASSERT_NE(dynamic_cast<const WordPieceTokenizer*>(&uncased->pieces()), nullptr);
+  EXPECT_TRUE(dynamic_cast<const WordPieceTokenizer&>(uncased->pieces()).options().lowercase);
   EXPECT_EQ(uncased->special_ids().cls, 101);
   EXPECT_EQ(uncased->vocab_size(), 30522u);
 
   const auto chinese = load_tokenizer(fixtures / "vocab/bert-base-chinese");
-  EXPECT_FALSE(dynamic_cast<const WordPieceTokenizer&>(*chinese).options().lowercase);
+  EXPECT_FALSE(dynamic_cast<const WordPieceTokenizer&>(chinese->pieces()).options().lowercase);
 
   const auto albert = load_tokenizer(fixtures / "models/tiny-albert");
-  EXPECT_NE(dynamic_cast<const SentencePieceTokenizer*>(albert.get()), nullptr);
+  EXPECT_NE(dynamic_cast<const SentencePieceTokenizer*>(&albert->pieces()), nullptr);
 }
 
 TEST(LoadTokenizer, ReadsTokenizerJsonLikeVocabTxt) {

@@ -38,13 +38,13 @@ const WordPieceTokenizer& cased_tokenizer() {
   return *tokenizer;
 }
 
-Strings pieces(const Tokenizer& tokenizer, std::string_view text) {
+Strings pieces(const PieceTokenizer& tokenizer, std::string_view text) {
   Strings out;
   for (const Token& token : tokenizer.tokenize(text)) out.push_back(tokenizer.id_to_token(token.id));
   return out;
 }
 
-Spans spans(const Tokenizer& tokenizer, std::string_view text) {
+Spans spans(const PieceTokenizer& tokenizer, std::string_view text) {
   Spans out;
   for (const Token& token : tokenizer.tokenize(text)) out.emplace_back(token.span.begin, token.span.end);
   return out;
@@ -56,7 +56,7 @@ WordPieceTokenizer small_tokenizer(Strings extra, WordPieceOptions options = {})
   return WordPieceTokenizer(std::move(vocabulary), std::move(options));
 }
 
-double seconds_to_tokenize(const Tokenizer& tokenizer, const std::string& text, std::vector<Token>& tokens) {
+double seconds_to_tokenize(const PieceTokenizer& tokenizer, const std::string& text, std::vector<Token>& tokens) {
   const auto start = std::chrono::steady_clock::now();
   tokens = tokenizer.tokenize(text);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
