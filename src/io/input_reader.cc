@@ -59,9 +59,16 @@ std::string without_exception_tag(const char* message) {
 // cut would split (at most three bytes back: further is not UTF-8 anyway).
 void cut_line(std::string& line, std::size_t max) {
   std::size_t cut = max;
-  const auto is_continuation = [&](std::size_t pos) { return (static_cast<unsigned char>(line[pos]) & 0xC0) == 0x80; };
+  const auto is_continuation = [&](std::size_t pos) {
+    return (static_cast<unsigned char>(line[pos]) & 0xC0) == 0x80;
+  };
   while (cut > 0 && max - cut < 3 && is_continuation(cut)) --cut;
   line.resize(is_continuation(cut) ? max : cut);
+}
+
+InputOptions checked(InputOptions options) {
+  if (options.max_line_bytes == 0) throw std::invalid_argument("the maximum line size must be at least 1 byte");
+  return options;
 }
 
 std::optional<std::uint64_t> regular_file_size(const std::filesystem::path& path) {
@@ -157,7 +164,7 @@ class InputReader::StreamSource final : public Source {
 };
 
 InputReader::InputReader(const std::filesystem::path& path, InputOptions options)
-    : buffer_(kReadBufferBytes), options_(std::move(options)) {
+    : buffer_(kReadBufferBytes), options_(checked(std::move(options))) {
   if (path == "-") {
     name_ = "<stdin>";
     source_ = std::make_unique<DescriptorSource>(STDIN_FILENO, false, name_);
@@ -172,16 +179,13 @@ InputReader::InputReader(const std::filesystem::path& path, InputOptions options
     source_ = std::make_unique<DescriptorSource>(descriptor, true, name_);
     size_bytes_ = regular_file_size(path);
   }
-  if (options_.max_line_bytes == 0) throw std::invalid_argument("the maximum line size must be at least 1 byte");
 }
 
 InputReader::InputReader(std::istream& in, std::string name, InputOptions options)
     : source_(std::make_unique<StreamSource>(in, name)),
       buffer_(kReadBufferBytes),
       name_(std::move(name)),
-      options_(std::move(options)) {
-  if (options_.max_line_bytes == 0) throw std::invalid_argument("the maximum line size must be at least 1 byte");
-}
+      options_(checked(std::move(options))) {}
 
 InputReader::~InputReader() = default;
 
@@ -228,7 +232,9 @@ bool InputReader::read_line(std::string& line) {
   if (line_truncated_) {
     const std::string limit = "longer than the maximum of " + std::to_string(options_.max_line_bytes) +
                               " bytes (--max-line-bytes)";
-    if (options_.format == InputFormat::kJsonl) throw InputError(name_, line_number_, limit + "; a JSON line cannot be cut");
+    if (options_.format == InputFormat::kJsonl) {
+      throw InputError(name_, line_number_, limit + "; a JSON line cannot be cut");
+    }
     if (options_.on_long_line == LongLinePolicy::kError) throw InputError(name_, line_number_, limit);
     cut_line(line, options_.max_line_bytes);
   }
@@ -331,7 +337,8 @@ InputRecord InputReader::parse_jsonl(std::string_view line) const {
     const bool opens = event == nlohmann::json::parse_event_t::object_start ||
                        event == nlohmann::json::parse_event_t::array_start;
     if (opens && depth >= kMaxJsonDepth) {
-      throw InputError(name_, line_number_, "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      throw InputError(name_, line_number_,
+                       "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     }
     return true;
   };

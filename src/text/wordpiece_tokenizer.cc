@@ -163,9 +163,10 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocabulary, Word
       special_tokens_.push_back(*token);
     }
   }
-  cuts_keep_special_tokens_ = std::all_of(special_tokens_.begin(), special_tokens_.end(), [&](const std::string& token) {
+  const auto holds_no_cut = [&](const std::string& token) {
     return find_invalid_utf8(token) == std::string_view::npos && chunk_end(token, 0) == token.size();
-  });
+  };
+  cuts_keep_special_tokens_ = std::all_of(special_tokens_.begin(), special_tokens_.end(), holds_no_cut);
 }
 
 WordPieceTokenizer::~WordPieceTokenizer() = default;
@@ -209,8 +210,8 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_description(
   options.lowercase = settings.lowercase;
   options.strip_accents = settings.strip_accents;
   options.tokenize_chinese_chars = settings.tokenize_chinese_chars;
-  set_special_tokens(options, special_ids, vocabulary.size(),
-                     [&](std::int64_t id) { return vocabulary[static_cast<std::size_t>(id)]; }, vocabulary_file, origin);
+  const auto token_at = [&](std::int64_t id) { return vocabulary[static_cast<std::size_t>(id)]; };
+  set_special_tokens(options, special_ids, vocabulary.size(), token_at, vocabulary_file, origin);
   return make(std::move(vocabulary), std::move(options), vocabulary_file);
 }
 

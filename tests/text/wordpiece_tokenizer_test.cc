@@ -235,9 +235,9 @@ TEST(WordPieceTokenizer, RejectsBadVocabularies) {
 TEST(WordPieceTokenizer, AVocabularyWithoutItsUnknownTokenIsAnErrorNamingTheFile) {
   const test::TempDir dir;
   std::ofstream(dir.path() / "vocab.txt") << "[PAD]\n[CLS]\n[SEP]\nhello\n";
-  const std::string expected = (dir.path() / "vocab.txt").string() + ": unknown token \"[UNK]\" is not in the vocabulary";
-  EXPECT_EQ(test::error_message<std::runtime_error>([&] { WordPieceTokenizer::from_vocab_file(dir.path() / "vocab.txt", {}); }),
-            expected);
+  const auto file = dir.path() / "vocab.txt";
+  const std::string expected = file.string() + ": unknown token \"[UNK]\" is not in the vocabulary";
+  EXPECT_EQ(test::error_message<std::runtime_error>([&] { WordPieceTokenizer::from_vocab_file(file, {}); }), expected);
   EXPECT_EQ(test::error_message<std::runtime_error>([&] { load_tokenizer(dir.path()); }), expected);
 }
 
@@ -266,9 +266,9 @@ std::string long_text(std::size_t bytes) {
 TEST(WordPieceTokenizer, ALongTextComesOutAsItsWordsOneByOne) {
   // Tokenized in 64 KiB chunks, a text must give what its words give alone.
   const std::string text = long_text(300000);
-  const auto chinese = WordPieceTokenizer::from_vocab_file(test::fixtures_dir() / "vocab/bert-base-chinese/vocab.txt",
-                                                           cased());
-  for (const WordPieceTokenizer* tokenizer : {&uncased_tokenizer(), static_cast<const WordPieceTokenizer*>(chinese.get())}) {
+  const std::unique_ptr<const WordPieceTokenizer> chinese =
+      WordPieceTokenizer::from_vocab_file(test::fixtures_dir() / "vocab/bert-base-chinese/vocab.txt", cased());
+  for (const WordPieceTokenizer* tokenizer : {&uncased_tokenizer(), chinese.get()}) {
     std::vector<Token> expected;
     std::size_t begin = 0;
     while (begin < text.size()) {
