@@ -39,7 +39,9 @@ const std::array<AsciiRole, 128> kAsciiRoles = make_ascii_roles();
 
 // Bytes of text tokenize() normalizes at a time: its buffers (the lowercased
 // copy with the origin of each byte, the tokens) grow with the chunk, so a
-// long line costs a few MiB instead of about 40 bytes per byte of text.
+// long text costs a few MiB rather than some 30 bytes per byte of text (a
+// 20 MB line of multilingual text took 634 MB whole, 66 MB in chunks,
+// counting the line itself and the vocabulary).
 constexpr std::size_t kChunkBytes = std::size_t{64} << 10;
 
 std::size_t count_code_points(std::string_view text) {
@@ -228,7 +230,8 @@ std::vector<Token> WordPieceTokenizer::tokenize(std::string_view text, std::size
   if (invalid != std::string_view::npos) throw InvalidUtf8Error(invalid);
 
   std::vector<Token> tokens;
-  tokens.reserve(std::min(std::min(text.size(), kChunkBytes) / 4, max_tokens) + 1);  // about a token a word of English
+  // About a token a word of English, for a chunk: more grows as it must.
+  tokens.reserve(std::min(std::min(text.size(), kChunkBytes) / 4, max_tokens) + 1);
   Workspace work;
   std::size_t begin = 0;
   while (begin < text.size() && tokens.size() <= max_tokens) {

@@ -117,10 +117,10 @@ class Tokenizer {
 };
 
 // Largest tokenizer file read (vocab.txt, tokenizer.json, spiece.model,
-// tokenizer_config.json): 64 MiB, over ten times the largest public ones
-// (multilingual SentencePiece models of 250,000 pieces are about 5 MB). A
-// file that is larger, or not a regular file (a device, a directory), is an
-// error naming it.
+// tokenizer_config.json): 64 MiB, several times the largest public ones (for
+// 250,000 pieces, a tokenizer.json is about 17 MB, a SentencePiece model
+// about 5 MB). A file that is larger, or not a regular file (a device, a
+// directory), is an error naming it, never read.
 inline constexpr std::uintmax_t kMaxTokenizerFileBytes = std::uintmax_t{64} << 20;
 
 // Reads the tokenizer of a HuggingFace checkpoint directory, choosing it from
