@@ -29,6 +29,8 @@ cases = {
     "nul_and_continuations": b"a\x00b\x80\x80c\xbf" * 1000,
     "long_word": b"x" * 1_000_000,
     "cjk_run": "\u4e2d".encode() * 20_000,
+    # Past the 64 KiB chunks WordPiece works in, with words of every kind at the cuts.
+    "long_mixed": "\u00dcn\u00efcode [MASK] \u4e2d\u6587 word\u0301s\t".encode() * 20_000,
     "truncated_sequence": b"abc\xe4\xb8",
 }
 for name, text in cases.items():

@@ -1,5 +1,6 @@
 #include "bert_embed/io/input_reader.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,7 +8,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <iostream>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +20,8 @@ namespace {
 constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
 constexpr std::string_view kDefaultJsonlTextField = "text";
 constexpr std::string_view kDefaultTsvTextColumn = "1";
+// Bytes read from the input at a time.
+constexpr std::size_t kReadBufferBytes = std::size_t{64} << 10;
 
 bool is_column_number(std::string_view field) {
   return !field.empty() && std::all_of(field.begin(), field.end(), [](char c) {
@@ -53,6 +55,22 @@ std::string without_exception_tag(const char* message) {
   return std::string(text);
 }
 
+// Cuts line to at most max bytes, back to the start of a UTF-8 character the
+// cut would split (at most three bytes back: further is not UTF-8 anyway).
+void cut_line(std::string& line, std::size_t max) {
+  std::size_t cut = max;
+  const auto is_continuation = [&](std::size_t pos) {
+    return (static_cast<unsigned char>(line[pos]) & 0xC0) == 0x80;
+  };
+  while (cut > 0 && max - cut < 3 && is_continuation(cut)) --cut;
+  line.resize(is_continuation(cut) ? max : cut);
+}
+
+InputOptions checked(InputOptions options) {
+  if (options.max_line_bytes == 0) throw std::invalid_argument("the maximum line size must be at least 1 byte");
+  return options;
+}
+
 std::optional<std::uint64_t> regular_file_size(const std::filesystem::path& path) {
   std::error_code error;
   if (!std::filesystem::is_regular_file(path, error)) return std::nullopt;
@@ -81,50 +99,137 @@ struct InputReader::FieldColumns {
   std::optional<std::size_t> id;
 };
 
+class InputReader::Source {
+ public:
+  virtual ~Source() = default;
+  // Up to size bytes into data; 0 at the end of the input. Throws
+  // std::runtime_error on a read error.
+  virtual std::size_t read(char* data, std::size_t size) = 0;
+};
+
+// A file descriptor read with read(2), which, unlike std::cin, reports
+// errors (reading a directory is EISDIR, not the end of the input).
+class InputReader::DescriptorSource final : public Source {
+ public:
+  DescriptorSource(int descriptor, bool owned, std::string name)
+      : descriptor_(descriptor), owned_(owned), name_(std::move(name)) {}
+  ~DescriptorSource() override {
+    if (owned_) ::close(descriptor_);
+  }
+  DescriptorSource(const DescriptorSource&) = delete;
+  DescriptorSource& operator=(const DescriptorSource&) = delete;
+
+  std::size_t read(char* data, std::size_t size) override {
+    while (true) {
+      const ssize_t count = ::read(descriptor_, data, size);
+      if (count >= 0) return static_cast<std::size_t>(count);
+      if (errno != EINTR) throw std::runtime_error("error reading " + name_ + ": " + std::strerror(errno));
+    }
+  }
+
+ private:
+  int descriptor_;
+  bool owned_;
+  std::string name_;
+};
+
+class InputReader::StreamSource final : public Source {
+ public:
+  StreamSource(std::istream& in, std::string name) : in_(in), name_(std::move(name)) {}
+
+  std::size_t read(char* data, std::size_t size) override {
+    in_.read(data, static_cast<std::streamsize>(size));
+    if (in_.bad()) throw std::runtime_error("error reading " + name_);
+    return static_cast<std::size_t>(in_.gcount());
+  }
+
+ private:
+  std::istream& in_;
+  std::string name_;
+};
+
 InputReader::InputReader(const std::filesystem::path& path, InputOptions options)
-    : in_(&std::cin), options_(std::move(options)) {
+    : buffer_(kReadBufferBytes), options_(checked(std::move(options))) {
   if (path == "-") {
     name_ = "<stdin>";
+    source_ = std::make_unique<DescriptorSource>(STDIN_FILENO, false, name_);
     size_bytes_ = stdin_file_size();
   } else {
     name_ = path.string();
     if (std::filesystem::is_directory(path)) {
       throw std::runtime_error("cannot read " + name_ + ": it is a directory");
     }
-    file_ = std::make_unique<std::ifstream>(path, std::ios::binary);
-    if (!*file_) {
-      throw std::runtime_error("cannot open " + name_ + ": " + std::strerror(errno));
-    }
-    in_ = file_.get();
+    const int descriptor = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (descriptor < 0) throw std::runtime_error("cannot open " + name_ + ": " + std::strerror(errno));
+    source_ = std::make_unique<DescriptorSource>(descriptor, true, name_);
     size_bytes_ = regular_file_size(path);
   }
 }
 
 InputReader::InputReader(std::istream& in, std::string name, InputOptions options)
-    : in_(&in), name_(std::move(name)), options_(std::move(options)) {}
+    : source_(std::make_unique<StreamSource>(in, name)),
+      buffer_(kReadBufferBytes),
+      name_(std::move(name)),
+      options_(checked(std::move(options))) {}
 
 InputReader::~InputReader() = default;
 
+bool InputReader::fill_buffer() {
+  buffer_begin_ = 0;
+  buffer_end_ = source_->read(buffer_.data(), buffer_.size());
+  return buffer_end_ > 0;
+}
+
 bool InputReader::read_line(std::string& line) {
-  if (!std::getline(*in_, line)) {
-    if (in_->bad()) throw std::runtime_error("error reading " + name_);
-    return false;
+  line.clear();
+  const bool first_line = line_number_ == 0;
+  // One byte over the limit tells a long line from one that ends in "\r\n";
+  // the first line may also start with a byte order mark.
+  const std::size_t keep = options_.max_line_bytes + 1 + (first_line ? kByteOrderMark.size() : 0);
+  std::size_t skipped = 0;  // bytes of the line not kept
+  std::uint64_t consumed = 0;
+  bool read_any = false;
+  while (buffer_begin_ < buffer_end_ || fill_buffer()) {
+    read_any = true;
+    const char* begin = buffer_.data() + buffer_begin_;
+    const std::size_t available = buffer_end_ - buffer_begin_;
+    const auto* newline = static_cast<const char*>(std::memchr(begin, '\n', available));
+    const std::size_t length = newline ? static_cast<std::size_t>(newline - begin) : available;
+    const std::size_t kept = std::min(length, keep - line.size());
+    line.append(begin, kept);
+    skipped += length - kept;
+    const std::size_t taken = length + (newline ? 1 : 0);
+    buffer_begin_ += taken;
+    consumed += taken;
+    if (newline) break;
   }
+  if (!read_any) return false;
+
   ++line_number_;
-  offset_ += line.size() + (in_->eof() ? 0 : 1);
+  offset_ += consumed;
   line_prefix_bytes_ = 0;
-  if (line_number_ == 1 && std::string_view(line).substr(0, kByteOrderMark.size()) == kByteOrderMark) {
+  if (first_line && std::string_view(line).substr(0, kByteOrderMark.size()) == kByteOrderMark) {
     line.erase(0, kByteOrderMark.size());
     line_prefix_bytes_ = kByteOrderMark.size();
   }
-  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (skipped == 0 && !line.empty() && line.back() == '\r') line.pop_back();
+  line_truncated_ = skipped > 0 || line.size() > options_.max_line_bytes;
+  if (line_truncated_) {
+    const std::string limit = "longer than the maximum of " + std::to_string(options_.max_line_bytes) +
+                              " bytes (--max-line-bytes)";
+    if (options_.format == InputFormat::kJsonl) {
+      throw InputError(name_, line_number_, limit + "; a JSON line cannot be cut");
+    }
+    if (options_.on_long_line == OverflowPolicy::kError) throw InputError(name_, line_number_, limit);
+    cut_line(line, options_.max_line_bytes);
+  }
   return true;
 }
 
-std::string InputReader::valid_utf8(std::string line) const {
+bool InputReader::check_utf8(std::string_view line) const {
   const std::size_t invalid_at = find_invalid_utf8(line);
-  if (invalid_at == std::string_view::npos) return line;
-  if (options_.on_invalid_utf8 == InvalidUtf8Policy::kReplace) return replace_invalid_utf8(line);
+  if (invalid_at == std::string_view::npos) return true;
+  if (options_.on_invalid_utf8 == InvalidUtf8Policy::kReplace) return false;
   throw InputError(name_, line_number_,
                    "invalid UTF-8 at byte " + std::to_string(line_prefix_bytes_ + invalid_at + 1) +
                        " (--on-invalid-utf8 replace substitutes U+FFFD)");
@@ -134,23 +239,24 @@ std::optional<InputRecord> InputReader::next() {
   if (options_.format == InputFormat::kTsv && !columns_) read_tsv_header();
   std::string line;
   if (!read_line(line)) return std::nullopt;
-  line = valid_utf8(std::move(line));
+  const bool valid = check_utf8(line);
 
   InputRecord record;
   switch (options_.format) {
     case InputFormat::kText:
-      record.text = std::move(line);
+      record.text = valid ? std::move(line) : replace_invalid_utf8(line, &record.text_repairs);
       break;
     case InputFormat::kJsonl:
-      record = parse_jsonl(line);
+      record = parse_jsonl(valid ? line : replace_invalid_utf8(line));
       break;
     case InputFormat::kTsv:
-      record = parse_tsv(line);
+      record = parse_tsv(line, valid);
       break;
   }
   record.index = records_++;
   record.line_number = line_number_;
   record.end_offset = offset_;
+  record.line_truncated = line_truncated_;
   return record;
 }
 
@@ -167,7 +273,7 @@ void InputReader::read_tsv_header() {
     if (!read_line(header_line)) {
       throw InputError(name_, 1, "no header line, which the tsv column names need");
     }
-    header_line = valid_utf8(std::move(header_line));
+    if (!check_utf8(header_line)) header_line = replace_invalid_utf8(header_line);
     header = split_tabs(header_line);
   }
   const auto column_of = [&](const std::string& field) -> std::size_t {
@@ -190,27 +296,40 @@ void InputReader::read_tsv_header() {
   if (!options_.id_field.empty()) columns_->id = column_of(options_.id_field);
 }
 
-InputRecord InputReader::parse_tsv(std::string_view line) const {
+InputRecord InputReader::parse_tsv(std::string_view line, bool valid_utf8) const {
+  // Cells are repaired one by one, which is the same as repairing the line:
+  // an ill-formed sequence never takes in a tab.
   const std::vector<std::string_view> cells = split_tabs(line);
-  const auto cell = [&](std::size_t column, const std::string& field) {
+  const auto cell = [&](std::size_t column, const std::string& field, Utf8Repairs* repairs) {
     if (column >= cells.size()) {
       throw InputError(name_, line_number_,
                        "has " + std::to_string(cells.size()) + " tab-separated columns, so no " +
                            field_description(field.empty() ? kDefaultTsvTextColumn : field));
     }
-    return std::string(cells[column]);
+    return valid_utf8 ? std::string(cells[column]) : replace_invalid_utf8(cells[column], repairs);
   };
   InputRecord record;
-  record.text = cell(columns_->text, options_.text_field);
-  if (columns_->pair) record.pair = cell(*columns_->pair, options_.pair_field);
-  if (columns_->id) record.id = cell(*columns_->id, options_.id_field);
+  record.text = cell(columns_->text, options_.text_field, &record.text_repairs);
+  if (columns_->pair) record.pair = cell(*columns_->pair, options_.pair_field, &record.pair_repairs);
+  if (columns_->id) record.id = cell(*columns_->id, options_.id_field, nullptr);
   return record;
 }
 
 InputRecord InputReader::parse_jsonl(std::string_view line) const {
+  // Counted while parsing, before a deep value could be built: the parser
+  // itself is iterative, but dump() and the like recurse.
+  const auto limit_depth = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    const bool opens = event == nlohmann::json::parse_event_t::object_start ||
+                       event == nlohmann::json::parse_event_t::array_start;
+    if (opens && depth >= kMaxJsonDepth) {
+      throw InputError(name_, line_number_,
+                       "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    }
+    return true;
+  };
   nlohmann::json object;
   try {
-    object = nlohmann::json::parse(line);
+    object = nlohmann::json::parse(line, limit_depth);
   } catch (const nlohmann::json::parse_error& error) {
     throw InputError(name_, line_number_, "invalid JSON: " + without_exception_tag(error.what()));
   }

@@ -1,5 +1,6 @@
 #include "bert_embed/model/bundle.h"
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <stdexcept>
@@ -23,30 +24,30 @@ class BundleJson {
   BundleJson(fs::path file, json root) : file_(std::move(file)), root_(std::move(root)) {}
 
   const json& field(std::string_view name) const {
-    const json* node = &root_;
-    std::size_t start = 0;
-    while (true) {
-      const std::size_t dot = name.find('.', start);
-      const std::string key(name.substr(start, dot == std::string_view::npos ? name.npos : dot - start));
-      if (!node->is_object() || !node->contains(key)) fail(name, "missing");
-      node = &(*node)[key];
-      if (dot == std::string_view::npos) return *node;
-      start = dot + 1;
-    }
+    const json* node = find(name);
+    if (node == nullptr) fail(name, "missing");
+    return *node;
   }
+
+  bool has(std::string_view name) const { return find(name) != nullptr; }
 
   std::int64_t positive_integer(std::string_view name,
                                 std::int64_t max = std::numeric_limits<std::int64_t>::max()) const {
+    return integer_in(name, 1, max);
+  }
+
+  std::int64_t integer_in(std::string_view name, std::int64_t min, std::int64_t max) const {
     const json& value = field(name);
     if (!value.is_number_integer()) fail(name, "must be an integer, got " + value.dump());
     // nlohmann stores non-negative literals as unsigned: compare in that type
-    // so that huge values cannot wrap into range.
+    // so that huge values cannot wrap into range (min is never negative here).
     const bool in_range = value.is_number_unsigned()
-                              ? value.get<std::uint64_t>() >= 1 &&
+                              ? value.get<std::uint64_t>() >= static_cast<std::uint64_t>(min) &&
                                     value.get<std::uint64_t>() <= static_cast<std::uint64_t>(max)
-                              : value.get<std::int64_t>() >= 1 && value.get<std::int64_t>() <= max;
+                              : value.get<std::int64_t>() >= min && value.get<std::int64_t>() <= max;
     if (!in_range) {
-      fail(name, "must be an integer in [1, " + std::to_string(max) + "], got " + value.dump());
+      fail(name, "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
+                     value.dump());
     }
     return value.get<std::int64_t>();
   }
@@ -79,11 +80,36 @@ class BundleJson {
     fail(name, "must be one of " + expected + ", got \"" + value + "\"");
   }
 
+  std::vector<std::string> strings(std::string_view name) const {
+    const json& value = field(name);
+    const auto is_string = [](const json& item) { return item.is_string(); };
+    if (!value.is_array() || !std::all_of(value.begin(), value.end(), is_string)) {
+      fail(name, "must be a list of strings, got " + value.dump());
+    }
+    return value.get<std::vector<std::string>>();
+  }
+
   [[noreturn]] void fail(std::string_view name, const std::string& problem) const {
     throw std::runtime_error(file_.string() + ": field '" + std::string(name) + "' " + problem);
   }
 
+  const fs::path& file() const { return file_; }
+
  private:
+  // The (dotted) field, or nullptr when it or an object above it is missing.
+  const json* find(std::string_view name) const {
+    const json* node = &root_;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t dot = name.find('.', start);
+      const std::string key(name.substr(start, dot == std::string_view::npos ? name.npos : dot - start));
+      if (!node->is_object() || !node->contains(key)) return nullptr;
+      node = &(*node)[key];
+      if (dot == std::string_view::npos) return node;
+      start = dot + 1;
+    }
+  }
+
   fs::path file_;
   json root_;
 };
@@ -111,6 +137,43 @@ BundleJson load_bundle_json(const fs::path& dir) {
   }
 }
 
+// The tokenizer section: the piece tokenizer with its settings, its
+// vocabulary file (one of tokenizer.files) and the special ids. Every setting
+// is required, so that nothing falls back to a default the model was not
+// trained with.
+TokenizerDescription read_tokenizer_description(const BundleJson& bundle, const fs::path& dir) {
+  TokenizerDescription description;
+  const std::string kind = bundle.one_of("tokenizer.kind", {"wordpiece", "sentencepiece"});
+  const std::vector<std::string> files = bundle.strings("tokenizer.files");
+  const auto vocabulary_file = [&](const std::vector<std::string>& candidates) {
+    for (const std::string& candidate : candidates) {
+      if (std::find(files.begin(), files.end(), candidate) != files.end()) return dir / candidate;
+    }
+    bundle.fail("tokenizer.files", "names no vocabulary (expected " + candidates.front() +
+                                       (candidates.size() > 1 ? " or " + candidates.back() : "") + ")");
+  };
+  if (kind == "wordpiece") {
+    description.pieces = WordPieceSettings{bundle.boolean("tokenizer.do_lower_case"),
+                                           bundle.boolean("tokenizer.strip_accents"),
+                                           bundle.boolean("tokenizer.tokenize_chinese_chars")};
+    description.vocabulary_file = vocabulary_file({"vocab.txt", "tokenizer.json"});
+  } else {
+    description.pieces = SentencePieceSettings{bundle.boolean("tokenizer.do_lower_case"),
+                                               bundle.boolean("tokenizer.remove_space"),
+                                               bundle.boolean("tokenizer.keep_accents")};
+    description.vocabulary_file = vocabulary_file({"spiece.model"});
+  }
+  constexpr std::int64_t kMaxId = std::numeric_limits<std::int32_t>::max();
+  SpecialTokenIds& ids = description.special_ids;
+  ids.cls = bundle.integer_in("tokenizer.special_ids.cls", 0, kMaxId);
+  ids.sep = bundle.integer_in("tokenizer.special_ids.sep", 0, kMaxId);
+  ids.pad = bundle.integer_in("tokenizer.special_ids.pad", 0, kMaxId);
+  ids.unk = bundle.integer_in("tokenizer.special_ids.unk", 0, kMaxId);
+  if (bundle.has("tokenizer.special_ids.mask")) ids.mask = bundle.integer_in("tokenizer.special_ids.mask", 0, kMaxId);
+  description.origin = bundle.file().string() + "'s tokenizer.special_ids";
+  return description;
+}
+
 }  // namespace
 
 BundleInfo read_bundle_info(const fs::path& dir) {
@@ -133,7 +196,7 @@ BundleInfo read_bundle_info(const fs::path& dir) {
   info.vocab_size = bundle.positive_integer("vocab_size");
   info.has_pooler = bundle.boolean("has_pooler");
   info.has_int8_model = bundle.boolean("int8_model");
-  info.tokenizer_kind = bundle.one_of("tokenizer.kind", {"wordpiece", "sentencepiece"});
+  info.tokenizer = read_tokenizer_description(bundle, dir);
   info.weights_sha256 = bundle.string("source.sha256");
   if (info.architecture == "bert" && info.embedding_size != info.hidden_size) {
     bundle.fail("embedding_size", "is " + std::to_string(info.embedding_size) +
@@ -141,6 +204,12 @@ BundleInfo read_bundle_info(const fs::path& dir) {
                                       std::to_string(info.hidden_size));
   }
   return info;
+}
+
+std::unique_ptr<Tokenizer> load_bundle_tokenizer(const BundleInfo& info) {
+  std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(info.tokenizer);
+  check_tokenizer_vocab_size(info, tokenizer->vocab_size());
+  return tokenizer;
 }
 
 void check_tokenizer_vocab_size(const BundleInfo& info, std::size_t tokenizer_vocab_size) {

@@ -1,8 +1,9 @@
 #include "text/json_settings.h"
 
-#include <fstream>
 #include <stdexcept>
 #include <utility>
+
+#include "text/tokenizer_files.h"
 
 namespace bert_embed {
 
@@ -11,11 +12,10 @@ JsonSettings::JsonSettings(std::shared_ptr<const nlohmann::json> document, const
     : document_(std::move(document)), value_(value), file_(std::move(file)), path_(std::move(path)) {}
 
 JsonSettings JsonSettings::read(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + file.string());
+  const std::string text = read_tokenizer_file(file);
   auto document = std::make_shared<nlohmann::json>();
   try {
-    in >> *document;
+    *document = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& error) {
     throw std::runtime_error(file.string() + ": invalid JSON: " + error.what());
   }

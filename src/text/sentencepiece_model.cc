@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "text/sentencepiece_plugin.h"
+#include "text/tokenizer_files.h"
 
 namespace bert_embed {
 namespace {
@@ -101,6 +102,7 @@ struct SentencePieceModel::Plugin {
 
 SentencePieceModel::SentencePieceModel(const std::filesystem::path& model_file)
     : plugin_(Plugin::instance()), model_(nullptr) {
+  check_tokenizer_file(model_file);
   std::array<char, 1024> error{};
   model_ = plugin_.load(model_file.c_str(), error.data(), error.size());
   if (model_ == nullptr) {

@@ -8,6 +8,7 @@
 #include "text/json_settings.h"
 #include "text/normalized_text.h"
 #include "text/sentencepiece_model.h"
+#include "text/tokenizer_files.h"
 #include "text/unicode.h"
 
 namespace bert_embed {
@@ -61,7 +62,11 @@ bool starts_with_space_mark(std::string_view piece) { return piece.substr(0, kSp
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& model_file,
                                                SentencePieceOptions options)
-    : model_(std::make_unique<SentencePieceModel>(model_file)), options_(std::move(options)) {
+    : SentencePieceTokenizer(std::make_unique<SentencePieceModel>(model_file), model_file, std::move(options)) {}
+
+SentencePieceTokenizer::SentencePieceTokenizer(std::unique_ptr<SentencePieceModel> model,
+                                               const std::filesystem::path& model_file, SentencePieceOptions options)
+    : model_(std::move(model)), options_(std::move(options)) {
   const auto id_of = [&](const std::string& token) -> std::int64_t {
     const int id = model_->piece_to_id(token);
     return model_->id_to_piece(id) == token ? id : -1;
@@ -106,6 +111,20 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_directory(c
   return std::make_unique<SentencePieceTokenizer>(dir / "spiece.model", std::move(options));
 }
 
+std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_description(
+    const std::filesystem::path& model_file, const SentencePieceSettings& settings,
+    const SpecialTokenIds& special_ids, const std::string& origin) {
+  auto model = std::make_unique<SentencePieceModel>(model_file);
+  SentencePieceOptions options;
+  options.lowercase = settings.lowercase;
+  options.remove_space = settings.remove_space;
+  options.keep_accents = settings.keep_accents;
+  set_special_tokens(options, special_ids, static_cast<std::size_t>(model->piece_count()),
+                     [&](std::int64_t id) { return model->id_to_piece(static_cast<int>(id)); }, model_file, origin);
+  return std::unique_ptr<SentencePieceTokenizer>(
+      new SentencePieceTokenizer(std::move(model), model_file, std::move(options)));
+}
+
 std::string SentencePieceTokenizer::id_to_token(std::int64_t id) const {
   if (id < 0 || static_cast<std::size_t>(id) >= vocab_size()) {
     throw std::out_of_range("token id " + std::to_string(id) + " is outside the vocabulary of " +
@@ -118,7 +137,7 @@ std::size_t SentencePieceTokenizer::vocab_size() const {
   return static_cast<std::size_t>(model_->piece_count());
 }
 
-std::vector<Token> SentencePieceTokenizer::tokenize(std::string_view text) const {
+std::vector<Token> SentencePieceTokenizer::tokenize(std::string_view text, std::size_t /*max_tokens*/) const {
   const std::size_t invalid = find_invalid_utf8(text);
   if (invalid != std::string_view::npos) throw InvalidUtf8Error(invalid);
 

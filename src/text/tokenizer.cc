@@ -1,5 +1,6 @@
 #include "bert_embed/text/tokenizer.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -8,30 +9,6 @@
 
 namespace bert_embed {
 namespace {
-
-void append_special(Encoding& encoding, std::int64_t id, std::int64_t type_id) {
-  encoding.ids.push_back(id);
-  encoding.type_ids.push_back(type_id);
-  encoding.spans.push_back({});
-  encoding.special.push_back(true);
-}
-
-void append_tokens(Encoding& encoding, const std::vector<Token>& tokens, std::size_t count,
-                   std::int64_t type_id) {
-  for (std::size_t i = 0; i < count; ++i) {
-    encoding.ids.push_back(tokens[i].id);
-    encoding.type_ids.push_back(type_id);
-    encoding.spans.push_back(tokens[i].span);
-    encoding.special.push_back(false);
-  }
-}
-
-void reserve(Encoding& encoding, std::size_t size) {
-  encoding.ids.reserve(size);
-  encoding.type_ids.reserve(size);
-  encoding.spans.reserve(size);
-  encoding.special.reserve(size);
-}
 
 void check_max_length(std::size_t max_length, std::size_t special_tokens) {
   if (max_length != 0 && max_length < special_tokens) {
@@ -42,33 +19,82 @@ void check_max_length(std::size_t max_length, std::size_t special_tokens) {
 
 }  // namespace
 
-Encoding Tokenizer::encode(std::string_view text, std::size_t max_length) const {
-  check_max_length(max_length, 2);
-  const std::vector<Token> tokens = tokenize(text);
-  std::size_t kept = tokens.size();
-  if (max_length != 0 && kept + 2 > max_length) kept = max_length - 2;
+Tokenizer::Tokenizer(std::unique_ptr<const PieceTokenizer> pieces, SpecialTokenIds special_ids, Framing framing)
+    : pieces_(std::move(pieces)), special_ids_(special_ids) {
+  switch (framing) {
+    case Framing::kBert:
+      single_ = {{Element::kSpecial, special_ids_.cls, 0},
+                 {Element::kFirstText, -1, 0},
+                 {Element::kSpecial, special_ids_.sep, 0}};
+      pair_ = {{Element::kSpecial, special_ids_.cls, 0},
+               {Element::kFirstText, -1, 0},
+               {Element::kSpecial, special_ids_.sep, 0},
+               {Element::kSecondText, -1, 1},
+               {Element::kSpecial, special_ids_.sep, 1}};
+      break;
+  }
+}
 
+std::size_t Tokenizer::special_count(const Template& elements) {
+  return static_cast<std::size_t>(std::count_if(elements.begin(), elements.end(), [](const Element& element) {
+    return element.kind == Element::kSpecial;
+  }));
+}
+
+Encoding Tokenizer::frame(const Template& elements, const std::vector<Token>& first, std::size_t first_kept,
+                          const std::vector<Token>& second, std::size_t second_kept) {
   Encoding encoding;
-  reserve(encoding, kept + 2);
-  const SpecialTokenIds& special = special_ids();
-  append_special(encoding, special.cls, 0);
-  append_tokens(encoding, tokens, kept, 0);
-  append_special(encoding, special.sep, 0);
-  encoding.truncated = kept < tokens.size();
+  const std::size_t size = special_count(elements) + first_kept + second_kept;
+  encoding.ids.reserve(size);
+  encoding.type_ids.reserve(size);
+  encoding.spans.reserve(size);
+  encoding.special.reserve(size);
+  for (const Element& element : elements) {
+    if (element.kind == Element::kSpecial) {
+      encoding.ids.push_back(element.special_id);
+      encoding.type_ids.push_back(element.type_id);
+      encoding.spans.push_back({});
+      encoding.special.push_back(true);
+      continue;
+    }
+    const bool is_first = element.kind == Element::kFirstText;
+    const std::vector<Token>& tokens = is_first ? first : second;
+    const std::size_t count = is_first ? first_kept : second_kept;
+    for (std::size_t i = 0; i < count; ++i) {
+      encoding.ids.push_back(tokens[i].id);
+      encoding.type_ids.push_back(element.type_id);
+      encoding.spans.push_back(tokens[i].span);
+      encoding.special.push_back(false);
+    }
+  }
+  encoding.truncated = first_kept < first.size() || second_kept < second.size();
   return encoding;
 }
 
+Encoding Tokenizer::encode(std::string_view text, std::size_t max_length) const {
+  const std::size_t specials = special_count(single_);
+  check_max_length(max_length, specials);
+  const std::size_t budget = max_length == 0 ? kAllTokens : max_length - specials;
+  const std::vector<Token> tokens = pieces_->tokenize(text, budget);
+  return frame(single_, tokens, std::min(tokens.size(), budget), {}, 0);
+}
+
 Encoding Tokenizer::encode_pair(std::string_view first, std::string_view second, std::size_t max_length) const {
-  check_max_length(max_length, 3);
-  const std::vector<Token> first_tokens = tokenize(first);
-  const std::vector<Token> second_tokens = tokenize(second);
+  const std::size_t specials = special_count(pair_);
+  check_max_length(max_length, specials);
+  const std::size_t budget = max_length == 0 ? kAllTokens : max_length - specials;
+  // Longest-first truncation comes out the same whether a text has budget + 1
+  // tokens or more, so neither text needs tokenizing further than that.
+  const std::vector<Token> first_tokens = pieces_->tokenize(first, budget);
+  const std::vector<Token> second_tokens = pieces_->tokenize(second, budget);
   std::size_t first_kept = first_tokens.size();
   std::size_t second_kept = second_tokens.size();
-  if (max_length != 0 && first_kept + second_kept + 3 > max_length) {
+  if (max_length != 0 && first_kept + second_kept > budget) {
+    first_kept = std::min(first_kept, budget + 1);
+    second_kept = std::min(second_kept, budget + 1);
     // truncate_sequences(strategy="longest_first") removes one token at a
     // time from the end of the longer text, the second one on a tie.
-    std::size_t to_remove = first_kept + second_kept + 3 - max_length;
-    for (; to_remove > 0; --to_remove) {
+    for (std::size_t to_remove = first_kept + second_kept - budget; to_remove > 0; --to_remove) {
       if (first_kept > second_kept) {
         --first_kept;
       } else {
@@ -76,29 +102,24 @@ Encoding Tokenizer::encode_pair(std::string_view first, std::string_view second,
       }
     }
   }
-
-  Encoding encoding;
-  reserve(encoding, first_kept + second_kept + 3);
-  const SpecialTokenIds& special = special_ids();
-  append_special(encoding, special.cls, 0);
-  append_tokens(encoding, first_tokens, first_kept, 0);
-  append_special(encoding, special.sep, 0);
-  append_tokens(encoding, second_tokens, second_kept, 1);
-  append_special(encoding, special.sep, 1);
-  encoding.truncated = first_kept < first_tokens.size() || second_kept < second_tokens.size();
-  return encoding;
+  return frame(pair_, first_tokens, first_kept, second_tokens, second_kept);
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& dir) {
   if (!std::filesystem::is_directory(dir)) {
     throw std::runtime_error("tokenizer directory " + dir.string() + " does not exist");
   }
-  if (std::filesystem::exists(dir / "spiece.model")) return SentencePieceTokenizer::from_directory(dir);
-  if (std::filesystem::exists(dir / "vocab.txt") || std::filesystem::exists(dir / "tokenizer.json")) {
-    return WordPieceTokenizer::from_directory(dir);
+  std::unique_ptr<const PieceTokenizer> pieces;
+  if (std::filesystem::exists(dir / "spiece.model")) {
+    pieces = SentencePieceTokenizer::from_directory(dir);
+  } else if (std::filesystem::exists(dir / "vocab.txt") || std::filesystem::exists(dir / "tokenizer.json")) {
+    pieces = WordPieceTokenizer::from_directory(dir);
+  } else {
+    throw std::runtime_error("no tokenizer in " + dir.string() +
+                             ": expected spiece.model, vocab.txt or tokenizer.json");
   }
-  throw std::runtime_error("no tokenizer in " + dir.string() +
-                           ": expected spiece.model, vocab.txt or tokenizer.json");
+  const SpecialTokenIds special_ids = pieces->special_ids();
+  return std::make_unique<Tokenizer>(std::move(pieces), special_ids);
 }
 
 }  // namespace bert_embed

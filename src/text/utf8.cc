@@ -1,5 +1,6 @@
 #include "bert_embed/text/utf8.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -76,7 +77,15 @@ std::size_t find_invalid_utf8(std::string_view text) {
   }
 }
 
-std::string replace_invalid_utf8(std::string_view text) {
+std::size_t Utf8Repairs::original_offset(std::size_t repaired_offset) const {
+  const auto after = std::upper_bound(ends_.begin(), ends_.end(), repaired_offset,
+                                      [](std::size_t offset, const End& end) { return offset < end.repaired; });
+  if (after == ends_.begin()) return repaired_offset;
+  const End& last = *(after - 1);
+  return repaired_offset - last.repaired + last.original;
+}
+
+std::string replace_invalid_utf8(std::string_view text, Utf8Repairs* repairs) {
   std::string out;
   out.reserve(text.size());
   std::size_t pos = 0;
@@ -92,6 +101,7 @@ std::string replace_invalid_utf8(std::string_view text) {
     } else {
       append_utf8(out, 0xFFFD);
       pos += static_cast<std::size_t>(-length);
+      if (repairs) repairs->add(out.size(), pos);
     }
   }
   return out;

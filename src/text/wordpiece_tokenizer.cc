@@ -2,14 +2,13 @@
 
 #include <algorithm>
 #include <array>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <utility>
 
 #include "bert_embed/text/utf8.h"
 #include "text/json_settings.h"
 #include "text/normalized_text.h"
+#include "text/tokenizer_files.h"
 #include "text/unicode.h"
 #include "text/wordpiece_vocabulary.h"
 
@@ -38,6 +37,13 @@ std::array<AsciiRole, 128> make_ascii_roles() {
 
 const std::array<AsciiRole, 128> kAsciiRoles = make_ascii_roles();
 
+// Bytes of text tokenize() normalizes at a time: its buffers (the lowercased
+// copy with the origin of each byte, the tokens) grow with the chunk, so a
+// long text costs a few MiB rather than some 30 bytes per byte of text (a
+// 20 MB line of multilingual text took 634 MB whole, 66 MB in chunks,
+// counting the line itself and the vocabulary).
+constexpr std::size_t kChunkBytes = std::size_t{64} << 10;
+
 std::size_t count_code_points(std::string_view text) {
   return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
     return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
@@ -47,11 +53,7 @@ std::size_t count_code_points(std::string_view text) {
 // Lines as Python's readlines() gives them in text mode, whose universal
 // newlines end a line at "\n", "\r\n" or "\r".
 std::vector<std::string> read_vocabulary_lines(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + file.string());
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  const std::string text = read_tokenizer_file(file);
 
   std::vector<std::string> lines;
   std::size_t start = 0;
@@ -163,25 +165,56 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocabulary, Word
       special_tokens_.push_back(*token);
     }
   }
+  const auto holds_no_cut = [&](const std::string& token) {
+    return find_invalid_utf8(token) == std::string_view::npos && chunk_end(token, 0) == token.size();
+  };
+  cuts_keep_special_tokens_ = std::all_of(special_tokens_.begin(), special_tokens_.end(), holds_no_cut);
 }
 
 WordPieceTokenizer::~WordPieceTokenizer() = default;
 
+std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::make(std::vector<std::string> vocabulary,
+                                                             WordPieceOptions options,
+                                                             const std::filesystem::path& file) {
+  try {
+    return std::make_unique<WordPieceTokenizer>(std::move(vocabulary), std::move(options));
+  } catch (const std::invalid_argument& error) {
+    throw std::runtime_error(file.string() + ": " + error.what());
+  }
+}
+
 std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_vocab_file(const std::filesystem::path& vocab_file,
                                                                         WordPieceOptions options) {
-  return std::make_unique<WordPieceTokenizer>(read_vocabulary_lines(vocab_file), std::move(options));
+  return make(read_vocabulary_lines(vocab_file), std::move(options), vocab_file);
 }
 
 std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_directory(const std::filesystem::path& dir) {
   WordPieceOptions options;
-  std::vector<std::string> vocabulary = std::filesystem::exists(dir / "vocab.txt")
-                                            ? read_vocabulary_lines(dir / "vocab.txt")
-                                            : read_tokenizer_json(dir / "tokenizer.json", options);
+  const bool has_vocab_txt = std::filesystem::exists(dir / "vocab.txt");
+  const std::filesystem::path vocabulary_file = dir / (has_vocab_txt ? "vocab.txt" : "tokenizer.json");
+  std::vector<std::string> vocabulary =
+      has_vocab_txt ? read_vocabulary_lines(vocabulary_file) : read_tokenizer_json(vocabulary_file, options);
   // tokenizer_config.json has the last word, as with HuggingFace's fast
   // tokenizers, which adjust the normalizer of tokenizer.json to it.
   const std::filesystem::path config_file = dir / "tokenizer_config.json";
   if (std::filesystem::exists(config_file)) apply_tokenizer_config(JsonSettings::read(config_file), options);
-  return std::make_unique<WordPieceTokenizer>(std::move(vocabulary), std::move(options));
+  return make(std::move(vocabulary), std::move(options), vocabulary_file);
+}
+
+std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_description(
+    const std::filesystem::path& vocabulary_file, const WordPieceSettings& settings,
+    const SpecialTokenIds& special_ids, const std::string& origin) {
+  WordPieceOptions options;
+  std::vector<std::string> vocabulary = vocabulary_file.filename() == "tokenizer.json"
+                                            ? read_tokenizer_json(vocabulary_file, options)
+                                            : read_vocabulary_lines(vocabulary_file);
+  // The description's settings, not tokenizer.json's normalizer.
+  options.lowercase = settings.lowercase;
+  options.strip_accents = settings.strip_accents;
+  options.tokenize_chinese_chars = settings.tokenize_chinese_chars;
+  const auto token_at = [&](std::int64_t id) { return vocabulary[static_cast<std::size_t>(id)]; };
+  set_special_tokens(options, special_ids, vocabulary.size(), token_at, vocabulary_file, origin);
+  return make(std::move(vocabulary), std::move(options), vocabulary_file);
 }
 
 std::string WordPieceTokenizer::id_to_token(std::int64_t id) const {
@@ -192,21 +225,55 @@ std::string WordPieceTokenizer::id_to_token(std::int64_t id) const {
   return vocabulary_[static_cast<std::size_t>(id)];
 }
 
-std::vector<Token> WordPieceTokenizer::tokenize(std::string_view text) const {
+std::vector<Token> WordPieceTokenizer::tokenize(std::string_view text, std::size_t max_tokens) const {
   const std::size_t invalid = find_invalid_utf8(text);
   if (invalid != std::string_view::npos) throw InvalidUtf8Error(invalid);
 
+  std::vector<Token> tokens;
+  // About a token a word of English, for a chunk: more grows as it must.
+  tokens.reserve(std::min(std::min(text.size(), kChunkBytes) / 4, max_tokens) + 1);
+  Workspace work;
+  std::size_t begin = 0;
+  while (begin < text.size() && tokens.size() <= max_tokens) {
+    const std::size_t end = cuts_keep_special_tokens_ ? chunk_end(text, begin + kChunkBytes) : text.size();
+    tokenize_chunk(text.substr(begin, end - begin), begin, work, tokens);
+    begin = end;
+  }
+  return tokens;
+}
+
+std::size_t WordPieceTokenizer::chunk_end(std::string_view text, std::size_t from) const {
+  // The first word boundary at or after from: after a space, or before a CJK
+  // character, which BasicTokenizer makes a word of its own.
+  std::size_t pos = from;
+  while (pos < text.size() && (static_cast<unsigned char>(text[pos]) & 0xC0) == 0x80) ++pos;
+  while (pos < text.size()) {
+    const std::size_t begin = pos;
+    const auto byte = static_cast<unsigned char>(text[pos]);
+    if (byte < 0x80) {
+      ++pos;
+      if (kAsciiRoles[byte] == AsciiRole::kSpace) return pos;
+      continue;
+    }
+    pos = std::min(text.size(), pos + utf8_sequence_length(byte));
+    if (!options_.tokenize_chinese_chars || pos - begin != utf8_sequence_length(byte)) continue;
+    std::size_t decoded = begin;
+    if (unicode::is_cjk_ideograph(decode_utf8(text, decoded)) && begin > 0) return begin;
+  }
+  return text.size();
+}
+
+void WordPieceTokenizer::tokenize_chunk(std::string_view text, std::size_t offset, Workspace& work,
+                                        std::vector<Token>& out) const {
   // PreTrainedTokenizer.tokenize lowercases everything but special tokens
   // before BasicTokenizer sees the text.
   const LowercasedText lowercased = options_.lowercase ? lowercase_except(text, special_tokens_)
                                                        : LowercasedText{NormalizedText::copy_of(text), false};
   const NormalizedText& source = lowercased.text;
   const std::string_view chars = source.text();
-  Workspace work;
   work.lowercase_words = lowercased.kept_any;
 
-  std::vector<Token> tokens;
-  tokens.reserve(chars.size() / 4 + 1);  // about one token per word of English
+  const std::size_t first_token = out.size();
   std::size_t pos = 0;
   while (pos < chars.size()) {
     const std::size_t begin = pos;
@@ -217,7 +284,7 @@ std::vector<Token> WordPieceTokenizer::tokenize(std::string_view text) const {
         case AsciiRole::kDropped:
           break;
         case AsciiRole::kSpace:
-          tokenize_word(work, tokens);
+          tokenize_word(work, out);
           break;
         default:
           work.word.append(byte, source.origin(begin));
@@ -230,17 +297,20 @@ std::vector<Token> WordPieceTokenizer::tokenize(std::string_view text) const {
     const char32_t cp = decode_utf8(chars, pos);
     if (cp == 0xFFFD || unicode::is_control(cp)) continue;
     if (unicode::is_whitespace(cp) || unicode::is_python_whitespace(cp)) {
-      tokenize_word(work, tokens);
+      tokenize_word(work, out);
       continue;
     }
     const bool own_word = options_.tokenize_chinese_chars && unicode::is_cjk_ideograph(cp);
-    if (own_word) tokenize_word(work, tokens);
+    if (own_word) tokenize_word(work, out);
     work.word.append(cp, source.origin(begin));
     work.word_is_ascii = false;
-    if (own_word) tokenize_word(work, tokens);
+    if (own_word) tokenize_word(work, out);
   }
-  tokenize_word(work, tokens);
-  return tokens;
+  tokenize_word(work, out);
+  for (std::size_t i = first_token; i < out.size(); ++i) {
+    out[i].span.begin += offset;
+    out[i].span.end += offset;
+  }
 }
 
 void WordPieceTokenizer::tokenize_word(Workspace& work, std::vector<Token>& out) const {

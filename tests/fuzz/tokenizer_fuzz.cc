@@ -3,6 +3,7 @@
 // Run: tokenizer_fuzz -max_total_time=60 (see scripts/fuzz.sh), with
 // BERT_EMBED_FUZZ_WORDPIECE and BERT_EMBED_FUZZ_SENTENCEPIECE naming
 // tokenizer directories.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -38,6 +39,12 @@ void check_tokens(const bert_embed::Tokenizer& tokenizer, std::string_view text)
     check(token.id >= 0 && static_cast<std::size_t>(token.id) < tokenizer.vocab_size(), "id in vocabulary");
     check(token.span.begin <= token.span.end && token.span.end <= text.size(), "span inside the text");
   }
+  const auto first = tokenizer.pieces().tokenize(text, 3);
+  check(first.size() >= std::min<std::size_t>(tokens.size(), 4), "a token limit leaves the tokens truncation needs");
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    check(i < tokens.size() && first[i].id == tokens[i].id && first[i].span == tokens[i].span,
+          "a token limit gives the first tokens");
+  }
   const auto encoding = tokenizer.encode(text, 16);
   check(encoding.size() <= 16 && encoding.size() >= 2, "encode respects max_length");
   check(encoding.ids.front() == tokenizer.special_ids().cls, "encoding starts with [CLS]");
@@ -65,8 +72,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const bert_embed::InvalidUtf8Error& error) {
     check(error.byte_offset() == invalid_at, "error reports the first invalid byte");
   }
-  const std::string repaired = bert_embed::replace_invalid_utf8(text);
+  bert_embed::Utf8Repairs repairs;
+  const std::string repaired = bert_embed::replace_invalid_utf8(text, &repairs);
   check(bert_embed::find_invalid_utf8(repaired) == std::string_view::npos, "repair yields valid UTF-8");
+  check(repairs.original_offset(repaired.size()) == text.size(), "repairs map the end to the end");
+  for (const auto& token : tokenizer.tokenize(repaired)) {
+    check(repairs.original_offset(token.span.begin) <= repairs.original_offset(token.span.end),
+          "repaired spans map to ordered input offsets");
+  }
   check_tokens(tokenizer, repaired);
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <variant>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -24,6 +25,7 @@ json valid_bundle_json() {
     "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 30522, "embedding_size": 128,
     "hidden_act": "gelu", "layer_norm_eps": 1e-12, "has_pooler": true, "int8_model": false,
     "tokenizer": {"kind": "wordpiece", "files": ["vocab.txt", "tokenizer_config.json"],
+                  "do_lower_case": true, "strip_accents": true, "tokenize_chinese_chars": true,
                   "special_ids": {"cls": 101, "sep": 102, "pad": 0, "unk": 100, "mask": 103}},
     "source": {"dir": "tiny-uncased", "weights_file": "pytorch_model.bin", "sha256": "ab12", "random_init": false},
     "exporter": {"torch_version": "1.13.0", "script": "scripts/export_model.py"}
@@ -73,7 +75,7 @@ TEST(ReadBundleInfo, ReadsEveryField) {
   EXPECT_EQ(info.vocab_size, 30522);
   EXPECT_TRUE(info.has_pooler);
   EXPECT_TRUE(info.has_int8_model);
-  EXPECT_EQ(info.tokenizer_kind, "wordpiece");
+  EXPECT_TRUE(std::holds_alternative<WordPieceSettings>(info.tokenizer.pieces));
   EXPECT_EQ(info.weights_sha256, "ab12");
 }
 
@@ -82,13 +84,15 @@ TEST(ReadBundleInfo, AcceptsFactorizedAlbertEmbeddings) {
   json bundle = valid_bundle_json();
   bundle["architecture"] = "albert";
   bundle["embedding_size"] = 32;
-  bundle["tokenizer"]["kind"] = "sentencepiece";
+  bundle["tokenizer"] = R"({"kind": "sentencepiece", "files": ["spiece.model", "tokenizer_config.json"],
+                            "do_lower_case": true, "remove_space": true, "keep_accents": false,
+                            "special_ids": {"cls": 2, "sep": 3, "pad": 0, "unk": 1, "mask": 4}})"_json;
   write_file(dir.path() / "bundle.json", bundle.dump());
 
   const BundleInfo info = read_bundle_info(dir.path());
   EXPECT_EQ(info.architecture, "albert");
   EXPECT_EQ(info.embedding_size, 32);
-  EXPECT_EQ(info.tokenizer_kind, "sentencepiece");
+  EXPECT_TRUE(std::holds_alternative<SentencePieceSettings>(info.tokenizer.pieces));
 }
 
 TEST(ReadBundleInfo, NamesEachMissingField) {

@@ -33,13 +33,13 @@ const SentencePieceTokenizer& albert() {
   return *tokenizer;
 }
 
-Ids ids(const Tokenizer& tokenizer, std::string_view text) {
+Ids ids(const PieceTokenizer& tokenizer, std::string_view text) {
   Ids out;
   for (const Token& token : tokenizer.tokenize(text)) out.push_back(token.id);
   return out;
 }
 
-Spans spans(const Tokenizer& tokenizer, std::string_view text) {
+Spans spans(const PieceTokenizer& tokenizer, std::string_view text) {
   Spans out;
   for (const Token& token : tokenizer.tokenize(text)) out.emplace_back(token.span.begin, token.span.end);
   return out;

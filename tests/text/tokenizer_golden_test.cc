@@ -39,7 +39,10 @@ const std::vector<GoldenCase>& golden_cases() {
        [](const auto& fixtures) {
          WordPieceOptions options;
          options.lowercase = false;
-         return WordPieceTokenizer::from_vocab_file(fixtures / "vocab/bert-base-uncased/vocab.txt", options);
+         std::unique_ptr<const PieceTokenizer> pieces =
+             WordPieceTokenizer::from_vocab_file(fixtures / "vocab/bert-base-uncased/vocab.txt", options);
+         const SpecialTokenIds special_ids = pieces->special_ids();
+         return std::make_unique<Tokenizer>(std::move(pieces), special_ids);
        }},
       {"chinese", [](const auto& fixtures) { return load_tokenizer(fixtures / "vocab/bert-base-chinese"); }},
       {"multilingual-uncased",

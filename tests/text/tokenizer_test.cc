@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "bert_embed/text/sentencepiece_tokenizer.h"
+#include "bert_embed/text/tokenizer_description.h"
 #include "bert_embed/text/wordpiece_tokenizer.h"
+#include "expect_error.h"
 #include "fixtures.h"
 #include "temp_dir.h"
 
@@ -19,17 +21,18 @@ namespace {
 using Ids = std::vector<std::int64_t>;
 using Spans = std::vector<std::pair<std::size_t, std::size_t>>;
 
-// Words separated by single spaces; a word's id is 100 + its length.
-class WordLengthTokenizer final : public Tokenizer {
+// Words separated by single spaces; a word's id is 100 + its length. Stops
+// as soon as it has more than max_tokens tokens, unless told to read on.
+class WordLengthPieces final : public PieceTokenizer {
  public:
-  WordLengthTokenizer() {
+  explicit WordLengthPieces(bool stops_early = true) : stops_early_(stops_early) {
     special_.cls = 1;
     special_.sep = 2;
   }
-  std::vector<Token> tokenize(std::string_view text) const override {
+  std::vector<Token> tokenize(std::string_view text, std::size_t max_tokens = kAllTokens) const override {
     std::vector<Token> tokens;
     std::size_t begin = 0;
-    while (begin < text.size()) {
+    while (begin < text.size() && (!stops_early_ || tokens.size() <= max_tokens)) {
       std::size_t end = text.find(' ', begin);
       if (end == std::string_view::npos) end = text.size();
       tokens.push_back({static_cast<std::int64_t>(100 + end - begin), {begin, end}});
@@ -42,8 +45,22 @@ class WordLengthTokenizer final : public Tokenizer {
   const SpecialTokenIds& special_ids() const override { return special_; }
 
  private:
+  bool stops_early_;
   SpecialTokenIds special_;
 };
+
+// WordLengthPieces framed as BERT.
+class WordLengthTokenizer : public Tokenizer {
+ public:
+  explicit WordLengthTokenizer(bool stops_early = true)
+      : Tokenizer(std::make_unique<WordLengthPieces>(stops_early), WordLengthPieces().special_ids()) {}
+};
+
+std::string words(std::size_t count) {
+  std::string text;
+  for (std::size_t i = 0; i < count; ++i) text += i ? " w" : "w";
+  return text;
+}
 
 Spans spans_of(const Encoding& encoding) {
   Spans out;
@@ -54,11 +71,6 @@ Spans spans_of(const Encoding& encoding) {
 // How many tokens of each text survive encode_pair's truncation.
 std::pair<std::size_t, std::size_t> kept_after_truncation(std::size_t first_words, std::size_t second_words,
                                                           std::size_t max_length) {
-  const auto words = [](std::size_t count) {
-    std::string text;
-    for (std::size_t i = 0; i < count; ++i) text += i ? " w" : "w";
-    return text;
-  };
   const Encoding encoding = WordLengthTokenizer().encode_pair(words(first_words), words(second_words), max_length);
   std::pair<std::size_t, std::size_t> kept{0, 0};
   for (std::size_t i = 0; i < encoding.size(); ++i) {
@@ -111,19 +123,53 @@ TEST(TokenizerEncodePair, TruncatesLongestFirstLikeTransformers) {
   EXPECT_THROW(WordLengthTokenizer().encode_pair("a", "b", 2), std::invalid_argument);
 }
 
+TEST(TokenizerEncodePair, TruncatesAlikeWhetherThePiecesStopEarlyOrNot) {
+  // Encoding reads only as many tokens as truncation needs; the outcome must
+  // be the one of reading all.
+  const WordLengthTokenizer stopping;
+  const WordLengthTokenizer reading_all(false);
+  for (std::size_t first = 0; first < 12; ++first) {
+    for (std::size_t second = 0; second < 12; ++second) {
+      for (std::size_t max_length = 3; max_length < 20; ++max_length) {
+        const Encoding expected = reading_all.encode_pair(words(first), words(second), max_length);
+        const Encoding actual = stopping.encode_pair(words(first), words(second), max_length);
+        ASSERT_EQ(actual.ids, expected.ids) << first << " " << second << " " << max_length;
+        ASSERT_EQ(actual.type_ids, expected.type_ids) << first << " " << second << " " << max_length;
+        ASSERT_EQ(actual.truncated, expected.truncated) << first << " " << second << " " << max_length;
+      }
+    }
+    EXPECT_EQ(stopping.encode(words(first), 6).ids, reading_all.encode(words(first), 6).ids);
+    EXPECT_EQ(stopping.encode(words(first), 6).truncated, first > 4);
+  }
+}
+
+TEST(MakeTokenizer, SentencePieceUnknownIdMustBeTheModels) {
+  TokenizerDescription description;
+  description.pieces = SentencePieceSettings{};
+  description.vocabulary_file = test::fixtures_dir() / "models/tiny-albert/spiece.model";
+  description.special_ids = {2, 3, 0, 1, 4};
+  description.origin = "the test's description";
+  EXPECT_EQ(make_tokenizer(description)->encode("hello", 0).ids.front(), 2);
+
+  description.special_ids.unk = 5;
+  const std::string message = test::error_message<std::runtime_error>([&] { make_tokenizer(description); });
+  EXPECT_CONTAINS(message, description.vocabulary_file.string() + ": the unk token");
+  EXPECT_CONTAINS(message, "the test's description gives id 5");
+}
+
 TEST(LoadTokenizer, PicksTheImplementationFromTheFiles) {
   const auto fixtures = test::fixtures_dir();
   const auto uncased = load_tokenizer(fixtures / "vocab/bert-base-uncased");
-  ASSERT_NE(dynamic_cast<const WordPieceTokenizer*>(uncased.get()), nullptr);
-  EXPECT_TRUE(dynamic_cast<const WordPieceTokenizer&>(*uncased).options().lowercase);
+  ASSERT_NE(dynamic_cast<const WordPieceTokenizer*>(&uncased->pieces()), nullptr);
+  EXPECT_TRUE(dynamic_cast<const WordPieceTokenizer&>(uncased->pieces()).options().lowercase);
   EXPECT_EQ(uncased->special_ids().cls, 101);
   EXPECT_EQ(uncased->vocab_size(), 30522u);
 
   const auto chinese = load_tokenizer(fixtures / "vocab/bert-base-chinese");
-  EXPECT_FALSE(dynamic_cast<const WordPieceTokenizer&>(*chinese).options().lowercase);
+  EXPECT_FALSE(dynamic_cast<const WordPieceTokenizer&>(chinese->pieces()).options().lowercase);
 
   const auto albert = load_tokenizer(fixtures / "models/tiny-albert");
-  EXPECT_NE(dynamic_cast<const SentencePieceTokenizer*>(albert.get()), nullptr);
+  EXPECT_NE(dynamic_cast<const SentencePieceTokenizer*>(&albert->pieces()), nullptr);
 }
 
 TEST(LoadTokenizer, ReadsTokenizerJsonLikeVocabTxt) {

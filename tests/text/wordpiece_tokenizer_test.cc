@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bert_embed/text/utf8.h"
+#include "expect_error.h"
 #include "fixtures.h"
 #include "temp_dir.h"
 
@@ -38,13 +39,13 @@ const WordPieceTokenizer& cased_tokenizer() {
   return *tokenizer;
 }
 
-Strings pieces(const Tokenizer& tokenizer, std::string_view text) {
+Strings pieces(const PieceTokenizer& tokenizer, std::string_view text) {
   Strings out;
   for (const Token& token : tokenizer.tokenize(text)) out.push_back(tokenizer.id_to_token(token.id));
   return out;
 }
 
-Spans spans(const Tokenizer& tokenizer, std::string_view text) {
+Spans spans(const PieceTokenizer& tokenizer, std::string_view text) {
   Spans out;
   for (const Token& token : tokenizer.tokenize(text)) out.emplace_back(token.span.begin, token.span.end);
   return out;
@@ -56,7 +57,7 @@ WordPieceTokenizer small_tokenizer(Strings extra, WordPieceOptions options = {})
   return WordPieceTokenizer(std::move(vocabulary), std::move(options));
 }
 
-double seconds_to_tokenize(const Tokenizer& tokenizer, const std::string& text, std::vector<Token>& tokens) {
+double seconds_to_tokenize(const PieceTokenizer& tokenizer, const std::string& text, std::vector<Token>& tokens) {
   const auto start = std::chrono::steady_clock::now();
   tokens = tokenizer.tokenize(text);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -229,6 +230,81 @@ TEST(WordPieceTokenizer, RejectsBadVocabularies) {
   }
   EXPECT_THROW(WordPieceTokenizer({"[CLS]", "[SEP]"}, {}), std::invalid_argument);
   EXPECT_THROW(WordPieceTokenizer::from_vocab_file(dir.path() / "missing.txt", {}), std::runtime_error);
+}
+
+TEST(WordPieceTokenizer, AVocabularyWithoutItsUnknownTokenIsAnErrorNamingTheFile) {
+  const test::TempDir dir;
+  std::ofstream(dir.path() / "vocab.txt") << "[PAD]\n[CLS]\n[SEP]\nhello\n";
+  const auto file = dir.path() / "vocab.txt";
+  const std::string expected = file.string() + ": unknown token \"[UNK]\" is not in the vocabulary";
+  EXPECT_EQ(test::error_message<std::runtime_error>([&] { WordPieceTokenizer::from_vocab_file(file, {}); }), expected);
+  EXPECT_EQ(test::error_message<std::runtime_error>([&] { load_tokenizer(dir.path()); }), expected);
+}
+
+TEST(WordPieceTokenizer, RefusesAVocabularyThatIsNotARegularFile) {
+  const test::TempDir dir;
+  std::filesystem::create_symlink("/dev/zero", dir.path() / "vocab.txt");
+  EXPECT_EQ(test::error_message<std::runtime_error>([&] { load_tokenizer(dir.path()); }),
+            (dir.path() / "vocab.txt").string() + " is not a regular file");
+}
+
+// Lines of every corpus, joined by spaces until the text passes `bytes`.
+std::string long_text(std::size_t bytes) {
+  std::vector<std::string> lines;
+  for (const char* corpus : {"edge_cases", "english", "multilingual", "news"}) {
+    for (std::string& line : test::read_lines(test::fixtures_dir() / "corpora" / (std::string(corpus) + ".txt"))) {
+      if (find_invalid_utf8(line) == std::string::npos) lines.push_back(std::move(line));
+    }
+  }
+  std::string text;
+  while (text.size() < bytes) {
+    for (const std::string& line : lines) text += line + " ";
+  }
+  return text;
+}
+
+TEST(WordPieceTokenizer, ALongTextComesOutAsItsWordsOneByOne) {
+  // Tokenized in 64 KiB chunks, a text must give what its words give alone.
+  const std::string text = long_text(300000);
+  const std::unique_ptr<const WordPieceTokenizer> chinese =
+      WordPieceTokenizer::from_vocab_file(test::fixtures_dir() / "vocab/bert-base-chinese/vocab.txt", cased());
+  for (const WordPieceTokenizer* tokenizer : {&uncased_tokenizer(), chinese.get()}) {
+    std::vector<Token> expected;
+    std::size_t begin = 0;
+    while (begin < text.size()) {
+      const std::size_t end = text.find(' ', begin);
+      for (Token token : tokenizer->tokenize(text.substr(begin, end - begin))) {
+        token.span = {token.span.begin + begin, token.span.end + begin};
+        expected.push_back(token);
+      }
+      begin = end + 1;
+    }
+    const std::vector<Token> tokens = tokenizer->tokenize(text);
+    ASSERT_EQ(tokens.size(), expected.size());
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      ASSERT_EQ(tokens[i].id, expected[i].id) << "token " << i;
+      ASSERT_EQ(tokens[i].span, expected[i].span) << "token " << i;
+    }
+  }
+
+  // Without spaces, chunks end before CJK characters.
+  std::string cjk;
+  for (int i = 0; i < 50000; ++i) cjk += "\xE4\xB8\xAD" "\xE6\x96\x87";  // 中文
+  const std::vector<Token> tokens = chinese->tokenize(cjk);
+  ASSERT_EQ(tokens.size(), 100000u);
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    ASSERT_EQ(tokens[i].id, tokens[i % 2].id) << "token " << i;
+    ASSERT_EQ(tokens[i].span, (Span{3 * i, 3 * i + 3})) << "token " << i;
+  }
+}
+
+TEST(WordPieceTokenizer, StopsOnceItHasMoreTokensThanAsked) {
+  const std::string text = long_text(1000000);
+  const std::vector<Token> all = uncased_tokenizer().tokenize(text);
+  const std::vector<Token> first = uncased_tokenizer().tokenize(text, 10);
+  ASSERT_GT(first.size(), 10u);
+  EXPECT_LT(first.size(), all.size() / 4);
+  for (std::size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i].id, all[i].id) << "token " << i;
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <istream>
 #include <memory>
 #include <optional>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "bert_embed/enum_names.h"
+#include "bert_embed/text/utf8.h"
 
 namespace bert_embed {
 
@@ -32,6 +32,21 @@ inline InvalidUtf8Policy parse_invalid_utf8_policy(std::string_view name) {
   return parse_name(kInvalidUtf8PolicyNames, name, "invalid UTF-8 policy");
 }
 
+// What becomes of a text longer than its limit (a line longer than
+// InputOptions::max_line_bytes, a text of more tokens than the model reads):
+// cut to the limit, or an error naming the line.
+enum class OverflowPolicy { kTruncate, kError };
+inline constexpr EnumNames<OverflowPolicy, 2> kOverflowPolicyNames{
+    {{"truncate", OverflowPolicy::kTruncate}, {"error", OverflowPolicy::kError}}};
+
+// Default InputOptions::max_line_bytes: 1 MiB, some 200,000 words, far more
+// than the 512 tokens a model reads, yet small next to the memory of a run.
+inline constexpr std::size_t kDefaultMaxLineBytes = std::size_t{1} << 20;
+
+// Deepest nesting of arrays and objects a jsonl line may have. Deeper JSON
+// is an InputError, as no record needs it and deep values cost stack.
+inline constexpr int kMaxJsonDepth = 64;
+
 // Which fields make a record. jsonl: keys of each object (the text field
 // defaults to "text"). tsv: a column name, read from the first line, which is
 // then a header and not a record; or a 1-based column number (the text
@@ -42,6 +57,13 @@ struct InputOptions {
   std::string pair_field;  // empty: single texts
   std::string id_field;    // empty: no ids
   InvalidUtf8Policy on_invalid_utf8 = InvalidUtf8Policy::kError;
+  // Longest line read, in bytes, not counting its line end; at least 1. A
+  // longer line is cut to this many bytes, back to a UTF-8 character
+  // boundary, and the rest of it skipped without being stored (kTruncate,
+  // InputRecord::line_truncated tells), or is an InputError (kError). A jsonl
+  // line cannot be cut: it is always an InputError.
+  std::size_t max_line_bytes = kDefaultMaxLineBytes;
+  OverflowPolicy on_long_line = OverflowPolicy::kTruncate;
 };
 
 struct InputRecord {
@@ -53,6 +75,12 @@ struct InputRecord {
   // written in the line (7 -> "7").
   std::optional<std::string> id;
   std::uint64_t end_offset = 0;  // input bytes consumed up to the end of this record's line
+  bool line_truncated = false;   // the line was longer than max_line_bytes and cut
+  // Where --on-invalid-utf8 replace repaired text (pair): maps byte offsets
+  // in it, such as token spans, back to the bytes of the input (text and tsv
+  // input; a jsonl text is the decoded JSON string, whose offsets are its own).
+  Utf8Repairs text_repairs;
+  Utf8Repairs pair_repairs;
 };
 
 // A malformed input line; what() reads "<input>:<line>: <problem>".
@@ -63,7 +91,8 @@ class InputError : public std::runtime_error {
 
 class InputReader {
  public:
-  // "-" reads stdin. Throws std::runtime_error when the file cannot be opened.
+  // "-" reads stdin. Throws std::runtime_error when the file cannot be
+  // opened, std::invalid_argument when options.max_line_bytes is 0.
   InputReader(const std::filesystem::path& path, InputOptions options);
   // Reads an already open stream; name is used in messages.
   InputReader(std::istream& in, std::string name, InputOptions options);
@@ -73,8 +102,10 @@ class InputReader {
 
   // The next record, or nothing at the end of the input. Lines are split on
   // '\n'; a trailing '\r' and a UTF-8 byte order mark at the start of the
-  // input are dropped. Throws InputError for invalid UTF-8 (unless repaired)
-  // and malformed jsonl/tsv lines, and std::runtime_error on read errors.
+  // input are dropped. Throws InputError for invalid UTF-8 (unless repaired),
+  // malformed jsonl/tsv lines and lines too long to keep, and
+  // std::runtime_error naming the input on read errors (a read error is never
+  // taken for the end of the input).
   std::optional<InputRecord> next();
 
   const std::string& name() const { return name_; }
@@ -82,16 +113,25 @@ class InputReader {
   std::optional<std::uint64_t> size_bytes() const { return size_bytes_; }
 
  private:
+  class Source;
+  class DescriptorSource;
+  class StreamSource;
   struct FieldColumns;
 
   bool read_line(std::string& line);
-  std::string valid_utf8(std::string line) const;
+  bool fill_buffer();
+  // Whether line is valid UTF-8; throws InputError unless the policy is to
+  // repair it.
+  bool check_utf8(std::string_view line) const;
   void read_tsv_header();
   InputRecord parse_jsonl(std::string_view line) const;
-  InputRecord parse_tsv(std::string_view line) const;
+  InputRecord parse_tsv(std::string_view line, bool valid_utf8) const;
 
-  std::unique_ptr<std::ifstream> file_;
-  std::istream* in_;
+  std::unique_ptr<Source> source_;
+  std::vector<char> buffer_;
+  std::size_t buffer_begin_ = 0;  // unread bytes of buffer_ are [begin, end)
+  std::size_t buffer_end_ = 0;
+  bool line_truncated_ = false;  // the current line was cut
   std::string name_;
   InputOptions options_;
   std::optional<std::uint64_t> size_bytes_;

@@ -5,7 +5,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+
+#include "bert_embed/text/tokenizer.h"
+#include "bert_embed/text/tokenizer_description.h"
 
 namespace bert_embed {
 
@@ -19,12 +23,16 @@ struct BundleInfo {
   std::int64_t vocab_size = 0;
   bool has_pooler = false;
   bool has_int8_model = false;  // model.int8.pt present
-  std::string tokenizer_kind;   // "wordpiece" or "sentencepiece"
+  TokenizerDescription tokenizer;  // bundle.json's tokenizer section
   std::string weights_sha256;
 };
 
 // Reads and validates bundle.json; errors name the file and the field.
 BundleInfo read_bundle_info(const std::filesystem::path& dir);
+
+// The tokenizer bundle.json describes (make_tokenizer()), checked with
+// check_tokenizer_vocab_size(): what a bert-embed run tokenizes with.
+std::unique_ptr<Tokenizer> load_bundle_tokenizer(const BundleInfo& info);
 
 // Throws when the bundle's tokenizer has more ids than the model has
 // embedding rows, so a token could never be looked up. A smaller tokenizer is

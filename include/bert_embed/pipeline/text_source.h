@@ -13,17 +13,11 @@
 #include <string>
 #include <string_view>
 
-#include "bert_embed/enum_names.h"
 #include "bert_embed/io/input_reader.h"
 #include "bert_embed/pipeline/batcher.h"
 #include "bert_embed/text/tokenizer.h"
 
 namespace bert_embed {
-
-enum class OverflowPolicy { kTruncate, kError };
-
-inline constexpr EnumNames<OverflowPolicy, 2> kOverflowPolicyNames{
-    {{"truncate", OverflowPolicy::kTruncate}, {"error", OverflowPolicy::kError}}};
 
 struct TokenizeSettings {
   std::size_t max_length = 0;  // tokens per text, framing included; 0: no limit

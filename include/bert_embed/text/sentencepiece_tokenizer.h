@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bert_embed/text/tokenizer.h"
+#include "bert_embed/text/tokenizer_description.h"
 
 namespace bert_embed {
 
@@ -31,7 +32,7 @@ struct SentencePieceOptions {
   std::string mask_token = "[MASK]";
 };
 
-class SentencePieceTokenizer final : public Tokenizer {
+class SentencePieceTokenizer final : public PieceTokenizer {
  public:
   // Throws std::runtime_error naming model_file when it cannot be loaded.
   SentencePieceTokenizer(const std::filesystem::path& model_file, SentencePieceOptions options);
@@ -39,14 +40,26 @@ class SentencePieceTokenizer final : public Tokenizer {
 
   // spiece.model with the settings of tokenizer_config.json beside it (if any).
   static std::unique_ptr<SentencePieceTokenizer> from_directory(const std::filesystem::path& dir);
+  // model_file with these settings; the special tokens are the pieces at the
+  // given ids (see make_tokenizer()).
+  static std::unique_ptr<SentencePieceTokenizer> from_description(const std::filesystem::path& model_file,
+                                                                  const SentencePieceSettings& settings,
+                                                                  const SpecialTokenIds& special_ids,
+                                                                  const std::string& origin);
 
-  std::vector<Token> tokenize(std::string_view text) const override;
+  // Always reads the whole text, whatever max_tokens: the SentencePiece model
+  // segments its input as a whole (the best segmentation of a unigram model,
+  // the merges of BPE), and the plugin hands over all pieces at once. Input
+  // lines are bounded by the input reader's maximum line size.
+  std::vector<Token> tokenize(std::string_view text, std::size_t max_tokens = kAllTokens) const override;
   std::string id_to_token(std::int64_t id) const override;
   std::size_t vocab_size() const override;
   const SpecialTokenIds& special_ids() const override { return special_ids_; }
   const SentencePieceOptions& options() const { return options_; }
 
  private:
+  SentencePieceTokenizer(std::unique_ptr<SentencePieceModel> model, const std::filesystem::path& model_file,
+                         SentencePieceOptions options);
   NormalizedText preprocess(const NormalizedText& text) const;
   void append_digit_comma_pieces(std::string_view piece, Span span, Span comma_span,
                                  std::vector<Token>& out) const;

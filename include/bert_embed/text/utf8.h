@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace bert_embed {
 
@@ -22,9 +23,30 @@ class InvalidUtf8Error : public std::runtime_error {
 // std::string_view::npos when the whole text is valid.
 std::size_t find_invalid_utf8(std::string_view text);
 
+// Where replace_invalid_utf8() put each U+FFFD: maps offsets in the repaired
+// text back to the original bytes.
+class Utf8Repairs {
+ public:
+  bool empty() const { return ends_.empty(); }
+  // A U+FFFD that ends at repaired_end stands for original bytes that end at
+  // original_end; recorded in order.
+  void add(std::size_t repaired_end, std::size_t original_end) { ends_.push_back({repaired_end, original_end}); }
+  // Offset in the original of an offset in the repaired text, which must lie
+  // on a character boundary: a U+FFFD covers the bytes it replaced.
+  std::size_t original_offset(std::size_t repaired_offset) const;
+
+ private:
+  struct End {
+    std::size_t repaired;
+    std::size_t original;
+  };
+  std::vector<End> ends_;
+};
+
 // Replaces each maximal ill-formed subsequence by U+FFFD, as Python's
-// bytes.decode(errors="replace") does.
-std::string replace_invalid_utf8(std::string_view text);
+// bytes.decode(errors="replace") does; records the replacements in repairs
+// when given.
+std::string replace_invalid_utf8(std::string_view text, Utf8Repairs* repairs = nullptr);
 
 // Length of the sequence that starts with this lead byte of valid UTF-8.
 inline std::size_t utf8_sequence_length(unsigned char lead) {
