@@ -11,6 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include "bert_embed/io/embedding_writer.h"
+#include "bert_embed/io/manifest.h"
+#include "bert_embed/io/output_file.h"
+#include "bert_embed/io/output_set.h"
 #include "bert_embed/model/encoder.h"
 #include "bert_embed/model/runtime.h"
 #include "bert_embed/pipeline/pipeline.h"
@@ -146,31 +149,6 @@ void check_embed_options(const CLI::App& app, EmbedOptions& options) {
   }
 }
 
-// Statistics fitted on the input itself: every vector is kept until the
-// input ends, then the fitted post-processing is applied and written.
-class FittingSink : public VectorSink {
- public:
-  FittingSink(PostProcessor& postprocessor, VectorSink& writer, std::filesystem::path save_stats)
-      : postprocessor_(postprocessor), writer_(writer), save_stats_(std::move(save_stats)) {}
-
-  void consume(const WindowVectors& vectors) override { windows_.push_back(vectors); }
-
-  void finish() override {
-    std::vector<at::Tensor> rows;
-    for (const WindowVectors& window : windows_) rows.push_back(window.rows);
-    postprocessor_.fit(at::cat(rows));
-    if (!save_stats_.empty()) postprocessor_.save(save_stats_);
-    for (const WindowVectors& window : windows_) writer_.consume(window);
-    writer_.finish();
-  }
-
- private:
-  PostProcessor& postprocessor_;
-  VectorSink& writer_;
-  std::filesystem::path save_stats_;
-  std::vector<WindowVectors> windows_;
-};
-
 template <typename Action>
 auto as_usage_error(Action action) {
   try {
@@ -180,6 +158,11 @@ auto as_usage_error(Action action) {
   } catch (const std::invalid_argument& error) {
     throw UsageError(error.what());  // a request this model, build or machine cannot serve
   }
+}
+
+// Temporaries (the spooled vectors of a two-pass run) go beside the output.
+std::filesystem::path spool_directory(const std::filesystem::path& output) {
+  return output == "-" ? std::filesystem::temp_directory_path() : std::filesystem::absolute(output).parent_path();
 }
 
 // Reads top to bottom like the pipeline it runs.
@@ -194,31 +177,50 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
     return plan_output(options.layers, options.layer_aggregation, options.pooling, options.exclude_special,
                        text.bundle);
   });
+  const VectorSource vector_source = describe_source(spec, text.bundle, options.encoder.dtype);
   spdlog::info("model {}: {}, {} layers, hidden size {}; {} tokens at most per text", text.bundle.dir.string(),
                text.bundle.architecture, text.bundle.num_layers, text.bundle.hidden_size, text.settings.max_length);
 
   PostProcessor postprocessor(options.postprocess);
   as_usage_error([&] { postprocessor.check_dimensions(spec.dim); });
-  if (!options.stats.empty()) postprocessor.load(options.stats);
+  if (!options.stats.empty()) postprocessor.load(options.stats, vector_source);
+  const bool fit_on_input = postprocessor.needs_statistics() && options.stats.empty();
   const bool postprocessing = postprocessor.needs_statistics() || options.postprocess.l2_normalize;
 
+  // Every file of the run is opened now, so that an unwritable one fails
+  // before the model runs, and committed together at the end.
+  OutputSet outputs = as_usage_error([&] { return OutputSet(options.text.input); });
   WriterOptions writer_options;
   writer_options.format = options.format;
   writer_options.output = options.output;
   writer_options.per_token = options.pooling == Pooling::kTokens;
   writer_options.slot_labels = spec.slot_labels;
-  writer_options.dim = options.postprocess.whiten_components > 0 ? options.postprocess.whiten_components : spec.dim;
-  const std::unique_ptr<EmbeddingWriter> writer = make_embedding_writer(writer_options);
+  writer_options.dim = postprocessor.output_dim(spec.dim);
+  Manifest provenance;
+  provenance.source = vector_source;
+  provenance.postprocess = postprocess_label(options.postprocess);
+  provenance.input = InputDescription{source.input_name(), source.input_size(), 0, 0};
+  const std::unique_ptr<EmbeddingWriter> writer =
+      as_usage_error([&] { return make_embedding_writer(outputs, writer_options, provenance); });
+  if (!options.save_stats.empty()) {
+    as_usage_error([&] { check_output_is_not_input(options.text.input, options.save_stats); });
+    const OutputFile probe(options.save_stats);  // fails now, not after the whole input, when unwritable
+  }
   WriterSink written(*writer, postprocessing ? &postprocessor : nullptr, writer_options.per_token);
-  FittingSink fitted(postprocessor, written, options.save_stats);
-  VectorSink& sink = postprocessor.needs_statistics() && options.stats.empty() ? static_cast<VectorSink&>(fitted)
-                                                                                : written;
+  std::optional<FittingSink> fitted;
+  if (fit_on_input) {
+    fitted.emplace(postprocessor, spec, written, spool_directory(options.output), [&] {
+      if (!options.save_stats.empty()) postprocessor.save(outputs, options.save_stats, vector_source);
+    });
+  }
+  VectorSink& sink = fitted ? static_cast<VectorSink&>(*fitted) : written;
 
   const Embedder embedder(encoder, text.tokenizer, {spec});
   Batcher batcher(options.batch, options.window);
   ProgressLine progress(options.progress && !common.quiet, source.input_size());
   const RunSummary summary = run_pipeline(source, batcher, embedder, {&sink}, progress);
   sink.finish();
+  outputs.commit();
   if (!common.quiet) std::cerr << "bert-embed: " << format_summary(summary) << '\n';
 }
 

@@ -14,6 +14,7 @@
 #include <torch/version.h>
 
 #include "bert_embed/io/manifest.h"
+#include "bert_embed/io/output_file.h"
 #include "bert_embed/pipeline/pipeline.h"
 #include "commands/command.h"
 
@@ -91,6 +92,7 @@ int run(int argc, const char* const argv[]) {
 }  // namespace bert_embed
 
 int main(int argc, char* argv[]) {
+  bert_embed::install_interrupt_cleanup();
   try {
     return bert_embed::run(argc, argv);
   } catch (const bert_embed::UsageError& error) {

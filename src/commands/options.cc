@@ -70,12 +70,19 @@ void add_text_input_options(CLI::App& app, TextInputOptions& options) {
   add_enum_option(app, "--on-overflow", options.on_overflow, kOverflowPolicyNames,
                   "A text longer than --max-length: truncate it (counted in the summary) or stop "
                   "with an error naming the line");
+  app.add_option("--max-line-bytes", options.input_options.max_line_bytes,
+                 "Longest input line read; a longer one is cut there or refused, as --on-overflow says "
+                 "(jsonl lines are always refused: cut JSON is not JSON)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->type_name("BYTES")
+      ->capture_default_str();
   add_enum_option(app, "--on-invalid-utf8", options.input_options.on_invalid_utf8, kInvalidUtf8PolicyNames,
                   "A line that is not valid UTF-8: stop with an error naming the line, or replace "
                   "the bad bytes with U+FFFD");
 }
 
-void check_text_input_options(const TextInputOptions& options) {
+void check_text_input_options(TextInputOptions& options) {
+  options.input_options.on_long_line = options.on_overflow;
   if (options.model_dir.empty()) throw UsageError("no model: pass -m DIR or set BERT_EMBED_MODEL");
   const InputOptions& input = options.input_options;
   if (input.format == InputFormat::kText &&
@@ -92,8 +99,7 @@ void check_text_input_options(const TextInputOptions& options) {
 TextStage load_text_stage(const TextInputOptions& options) {
   TextStage stage;
   stage.bundle = read_bundle_info(options.model_dir);
-  stage.tokenizer = load_tokenizer(stage.bundle.dir);
-  check_tokenizer_vocab_size(stage.bundle, stage.tokenizer->vocab_size());
+  stage.tokenizer = load_bundle_tokenizer(stage.bundle);
   stage.settings = TokenizeSettings{resolve_max_length(options.max_length, stage.bundle), options.on_overflow};
   return stage;
 }

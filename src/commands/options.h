@@ -49,8 +49,9 @@ struct TextInputOptions {
   OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
 };
 void add_text_input_options(CLI::App& app, TextInputOptions& options);
-// After parsing: throws UsageError for combinations CLI11 cannot check.
-void check_text_input_options(const TextInputOptions& options);
+// After parsing: completes the options and throws UsageError for
+// combinations CLI11 cannot check.
+void check_text_input_options(TextInputOptions& options);
 
 // The text stage of a run: bundle.json, the tokenizer (loaded once) and the
 // tokenize settings resolved against the model.

@@ -54,7 +54,7 @@ OutputFile& OutputSet::add(const fs::path& target) {
   return *files_.back();
 }
 
-void OutputSet::add_manifest(Manifest manifest, std::vector<CoveredFile> files) {
+void OutputSet::add_manifest(Manifest manifest, std::vector<CoveredFile> files, fs::path manifest_file) {
   if (files.empty()) throw std::logic_error("OutputSet::add_manifest: no files");
   for (const CoveredFile& covered : files) {
     if (covered.file->path().parent_path() != files.front().file->path().parent_path()) {
@@ -63,7 +63,8 @@ void OutputSet::add_manifest(Manifest manifest, std::vector<CoveredFile> files) 
     }
   }
   if (!files.front().file->is_seekable()) return;
-  manifests_.push_back({std::move(manifest), std::move(files)});
+  if (manifest_file.empty()) manifest_file = manifest_path_for(files.front().file->path());
+  manifests_.push_back({std::move(manifest), std::move(files), std::move(manifest_file)});
 }
 
 void OutputSet::commit() {
@@ -79,7 +80,7 @@ void OutputSet::commit() {
       pending.manifest.files.push_back(
           {covered.file->path().filename().string(), sizes.at(covered.file), covered.rows});
     }
-    auto out = std::make_unique<OutputFile>(manifest_path_for(pending.files.front().file->path()));
+    auto out = std::make_unique<OutputFile>(pending.manifest_file);
     out->stream() << manifest_text(pending.manifest);
     out->close();
     manifest_files.push_back(std::move(out));

@@ -102,6 +102,20 @@ OutputSpec plan_output(const std::string& layers, LayerAggregation aggregation, 
   return spec;
 }
 
+VectorSource describe_source(const OutputSpec& spec, const BundleInfo& info, DType dtype) {
+  VectorSource source;
+  source.architecture = info.architecture;
+  source.weights_sha256 = info.weights_sha256;
+  source.layers = spec.layers;
+  source.slot_labels = spec.slot_labels;
+  source.layer_aggregation = std::string(name_of(kLayerAggregationNames, spec.aggregation));
+  source.pooling = std::string(name_of(kPoolingNames, spec.pooling));
+  source.exclude_special = spec.exclude_special;
+  source.dtype = to_string(dtype);
+  source.dim = spec.dim;
+  return source;
+}
+
 Embedder::Embedder(const Encoder& encoder, std::shared_ptr<const Tokenizer> tokenizer, std::vector<OutputSpec> outputs)
     : encoder_(encoder), tokenizer_(std::move(tokenizer)), outputs_(std::move(outputs)) {
   if (outputs_.empty()) throw std::invalid_argument("Embedder: no output asked for");

@@ -1,6 +1,7 @@
 #include "bert_embed/pipeline/sink.h"
 
 #include <optional>
+#include <utility>
 #include <string_view>
 
 namespace bert_embed {
@@ -29,6 +30,36 @@ void WriterSink::consume(const WindowVectors& vectors) {
 void WriterSink::flush() { writer_.flush(); }
 
 void WriterSink::finish() { writer_.finish(); }
+
+FittingSink::FittingSink(PostProcessor& postprocessor, const OutputSpec& spec, VectorSink& writer,
+                         const std::filesystem::path& spool_directory, std::function<void()> on_fitted)
+    : postprocessor_(postprocessor),
+      statistics_(static_cast<std::int64_t>(spec.slot_labels.size()), spec.dim),
+      writer_(writer),
+      spool_(spool_directory),
+      on_fitted_(std::move(on_fitted)) {}
+
+void FittingSink::consume(const WindowVectors& vectors) {
+  statistics_.add(vectors.rows);
+  spool_.append(vectors.rows);
+  WindowVectors described = vectors;
+  described.rows = at::Tensor();
+  windows_.push_back(std::move(described));
+  window_rows_.push_back(vectors.rows.size(0));
+}
+
+void FittingSink::finish() {
+  postprocessor_.fit(statistics_);
+  on_fitted_();
+  std::int64_t first = 0;
+  for (std::size_t window = 0; window < windows_.size(); ++window) {
+    windows_[window].rows = spool_.read(first, window_rows_[window]);
+    writer_.consume(windows_[window]);
+    windows_[window] = WindowVectors();
+    first += window_rows_[window];
+  }
+  writer_.finish();
+}
 
 void CollectingSink::consume(const WindowVectors& vectors) {
   rows_.push_back(vectors.rows);

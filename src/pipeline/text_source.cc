@@ -22,6 +22,15 @@ TokenizedLine tokenize_record(InputRecord record, const Tokenizer& tokenizer, co
   } catch (const std::exception& error) {
     throw InputError(input_name, record.line_number, error.what());
   }
+  line.line_cut = record.line_truncated;
+  // Spans index the line as read, not as repaired (--on-invalid-utf8 replace).
+  for (std::size_t token = 0; token < line.encoding.size(); ++token) {
+    if (line.encoding.special[token]) continue;
+    const Utf8Repairs& repairs = line.encoding.type_ids[token] == 0 ? record.text_repairs : record.pair_repairs;
+    if (repairs.empty()) continue;
+    Span& span = line.encoding.spans[token];
+    span = Span{repairs.original_offset(span.begin), repairs.original_offset(span.end)};
+  }
   if (line.encoding.truncated && settings.on_overflow == OverflowPolicy::kError) {
     throw InputError(input_name, record.line_number,
                      "longer than the maximum of " + std::to_string(settings.max_length) +

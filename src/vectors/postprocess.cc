@@ -191,7 +191,8 @@ fs::path array_path(const fs::path& file, const std::string& role) {
 fs::path find_array(const fs::path& file, const Manifest& manifest, const std::string& role) {
   const std::string suffix = "." + role + ".npy";
   std::vector<std::string> found;
-  for (const std::string& name : manifest.files) {
+  for (const ManifestFile& entry : manifest.files) {
+    const std::string& name = entry.name;
     if (name.size() > suffix.size() &&
         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
       found.push_back(name);
@@ -204,12 +205,10 @@ fs::path find_array(const fs::path& file, const Manifest& manifest, const std::s
   return file.parent_path() / found[0];
 }
 
-void write_array(const fs::path& path, const at::Tensor& array) {
+void write_array(OutputFile& out, const at::Tensor& array) {
   const at::Tensor values = array.contiguous();
-  OutputFile out(path);
   write_npy_array(out, "<f8", values.sizes().vec(), values.data_ptr<double>(),
                   values.numel() * sizeof(double));
-  out.commit();
 }
 
 // Reads a float64 array of the given shape; errors name the file.
@@ -242,19 +241,6 @@ std::string postprocess_label(const PostProcessOptions& options) {
 PostProcessor::PostProcessor(const PostProcessOptions& options) : options_(options) {
   if (options.whiten_components < 0 || options.remove_top < 0) {
     throw std::invalid_argument("whiten and remove-top take a positive number of directions");
-  }
-}
-
-void PostProcessor::check_dimensions(std::int64_t dim) const {
-  if (options_.whiten_components > dim) {
-    throw std::invalid_argument("--whiten " + std::to_string(options_.whiten_components) +
-                                " asks for more components than the " + std::to_string(dim) +
-                                " dimensions of the vectors");
-  }
-  const std::int64_t width = options_.whiten_components > 0 ? options_.whiten_components : dim;
-  if (options_.remove_top >= width) {
-    throw std::invalid_argument("--remove-top " + std::to_string(options_.remove_top) +
-                                " must be below the " + std::to_string(width) + " dimensions of the vectors");
   }
 }
 
@@ -393,7 +379,7 @@ std::vector<PostProcessor::FittedArray> PostProcessor::fitted_arrays() const {
   return arrays;
 }
 
-void PostProcessor::save(const fs::path& file, const VectorSource& source) const {
+void PostProcessor::save(OutputSet& outputs, const fs::path& file, const VectorSource& source) const {
   if (!needs_statistics()) {
     throw std::invalid_argument(
         "no statistics to save: none of whiten, remove-top and standardize is on");
@@ -414,17 +400,24 @@ void PostProcessor::save(const fs::path& file, const VectorSource& source) const
   manifest.output_dtype = "float64";
   manifest.rows = statistics_.count();
   manifest.dim = output_dim(dim_);
+  std::vector<CoveredFile> arrays;
   const auto write = [&](const std::string& role, const at::Tensor& array) {
-    const fs::path path = array_path(file, role);
-    write_array(path, array);
-    manifest.files.push_back(path.filename().string());
+    OutputFile& out = outputs.add(array_path(file, role));
+    write_array(out, array);
+    arrays.push_back({&out, array.size(0)});
   };
   write("shift", statistics_.shift());
   write("sum", statistics_.sum());
   write("outer", statistics_.outer());
   for (const FittedArray& array : fitted_arrays()) write(array.role, this->*array.member);
-  // Last: a manifest in place means its arrays are complete.
-  write_manifest(file, manifest);
+  // The set commits the manifest last: a manifest in place means its arrays are complete.
+  outputs.add_manifest(std::move(manifest), std::move(arrays), file);
+}
+
+void PostProcessor::save(const fs::path& file, const VectorSource& source) const {
+  OutputSet outputs;
+  save(outputs, file, source);
+  outputs.commit();
 }
 
 void PostProcessor::load(const fs::path& file, const VectorSource& expected) {

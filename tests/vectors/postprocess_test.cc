@@ -284,7 +284,9 @@ TEST(PostProcessor, StatisticsFileIsAManifestWithArraysBesideIt) {
                                           "stats.whiten-matrix.npy",
                                           "stats.standardize-mean.npy",
                                           "stats.standardize-scale.npy"};
-  EXPECT_EQ(manifest.at("files").get<std::vector<std::string>>(), files);
+  std::vector<std::string> names;
+  for (const auto& entry : manifest.at("files")) names.push_back(entry.at("name").get<std::string>());
+  EXPECT_EQ(names, files);
   // Only the committed files are left: no temporary beside them.
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()),
             static_cast<std::ptrdiff_t>(files.size() + 1));
@@ -303,8 +305,9 @@ import json, os, sys
 import numpy as np
 manifest = json.load(open(sys.argv[1]))
 folder = os.path.dirname(sys.argv[1])
-arrays = {name: np.load(os.path.join(folder, name)) for name in manifest["files"]}
-for name in manifest["files"]:
+names = [entry["name"] for entry in manifest["files"]]
+arrays = {name: np.load(os.path.join(folder, name)) for name in names}
+for name in names:
     print(name, arrays[name].dtype, list(arrays[name].shape))
 mean = arrays["stats.shift.npy"] + arrays["stats.sum.npy"] / manifest["rows"]
 print("mean", " ".join(repr(v) for v in mean[1]))
@@ -485,8 +488,10 @@ np.save(stem + ".standardize-scale.npy", np.array([[1.0, 1.0]]))
   manifest.format = "npy";
   manifest.rows = 2;
   manifest.dim = 2;
-  manifest.files = {"stats.shift.npy", "stats.sum.npy", "stats.outer.npy",
-                    "stats.standardize-mean.npy", "stats.standardize-scale.npy"};
+  for (const char* name : {"stats.shift.npy", "stats.sum.npy", "stats.outer.npy", "stats.standardize-mean.npy",
+                           "stats.standardize-scale.npy"}) {
+    manifest.files.push_back(ManifestFile{name, fs::file_size(dir.path() / name), 0});
+  }
   write_manifest(file, manifest);
 
   PostProcessOptions options;

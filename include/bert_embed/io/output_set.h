@@ -50,7 +50,9 @@ class OutputSet {
   // set commits; its `files` become the covered files (which must lie in one
   // directory), with their sizes. Nothing is written when the first file is
   // standard output or a special file: there is no file to describe.
-  void add_manifest(Manifest manifest, std::vector<CoveredFile> files);
+  // `manifest_file`, when given, is where the manifest goes instead (a
+  // statistics file is its manifest).
+  void add_manifest(Manifest manifest, std::vector<CoveredFile> files, std::filesystem::path manifest_file = {});
 
   // Commits every file, manifests last (see above). Throws std::runtime_error
   // naming the file that failed; std::logic_error when called twice.
@@ -60,6 +62,7 @@ class OutputSet {
   struct PendingManifest {
     Manifest manifest;
     std::vector<CoveredFile> files;
+    std::filesystem::path manifest_file;
   };
 
   std::filesystem::path input_;

@@ -17,6 +17,7 @@ struct TokenizedLine {
   std::size_t index = 0;          // the input record's index
   std::optional<std::string> id;  // passed through to the output
   std::uint64_t input_end = 0;    // input bytes read up to the end of this line, for an ETA
+  bool line_cut = false;          // the input line was longer than the longest read, and cut
   Encoding encoding;
 };
 

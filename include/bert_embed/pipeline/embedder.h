@@ -13,6 +13,7 @@
 
 #include <ATen/ATen.h>
 
+#include "bert_embed/io/manifest.h"
 #include "bert_embed/model/bundle.h"
 #include "bert_embed/model/encoder.h"
 #include "bert_embed/pipeline/batcher.h"
@@ -37,6 +38,10 @@ struct OutputSpec {
 // model without one.
 OutputSpec plan_output(const std::string& layers, LayerAggregation aggregation, Pooling pooling,
                        bool exclude_special, const BundleInfo& info);
+
+// What makes these vectors comparable with others, for manifests and
+// statistics files.
+VectorSource describe_source(const OutputSpec& spec, const BundleInfo& info, DType dtype);
 
 // The vectors of one window for one OutputSpec, before post-processing, and
 // what the output needs of each line.

@@ -3,14 +3,19 @@
 // `eval` and later commands reuse the same pipeline.
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include <ATen/ATen.h>
 
 #include "bert_embed/io/embedding_writer.h"
+#include "bert_embed/io/row_spool.h"
 #include "bert_embed/pipeline/embedder.h"
 #include "bert_embed/vectors/postprocess.h"
+#include "bert_embed/vectors/statistics.h"
 
 namespace bert_embed {
 
@@ -39,6 +44,29 @@ class WriterSink : public VectorSink {
   EmbeddingWriter& writer_;
   const PostProcessor* postprocessor_;
   bool per_token_;
+};
+
+// Post-processing fitted on the input itself, in two passes with flat
+// memory: consume() accumulates the statistics and spools each window's raw
+// vectors to a temporary file (only the lines' ids, tokens and spans stay in
+// memory); finish() fits the post-processor, calls on_fitted (to save the
+// statistics), then reads the windows back one at a time into `writer`,
+// which applies the fitted post-processing, and finishes it.
+class FittingSink : public VectorSink {
+ public:
+  FittingSink(PostProcessor& postprocessor, const OutputSpec& spec, VectorSink& writer,
+              const std::filesystem::path& spool_directory, std::function<void()> on_fitted);
+  void consume(const WindowVectors& vectors) override;
+  void finish() override;
+
+ private:
+  PostProcessor& postprocessor_;
+  VectorStatistics statistics_;
+  VectorSink& writer_;
+  RowSpool spool_;
+  std::function<void()> on_fitted_;
+  std::vector<WindowVectors> windows_;  // without their rows
+  std::vector<std::int64_t> window_rows_;
 };
 
 // Keeps every vector in memory: for experiments (eval) and tests.

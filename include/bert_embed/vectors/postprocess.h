@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bert_embed/io/manifest.h"
+#include "bert_embed/io/output_set.h"
 #include "bert_embed/vectors/statistics.h"
 
 namespace bert_embed {
@@ -48,10 +49,6 @@ std::string postprocess_label(const PostProcessOptions& options);
 class PostProcessor {
  public:
   explicit PostProcessor(const PostProcessOptions& options);
-
-  // Before any vector exists: throws std::invalid_argument when the options
-  // cannot apply to vectors `dim` wide.
-  void check_dimensions(std::int64_t dim) const;
 
   // True when a fitted transform (whitening, removal, standardization) is on.
   bool needs_statistics() const;
@@ -91,8 +88,10 @@ class PostProcessor {
   // [slots, w], STEM.remove-top-directions.npy [slots, D, w],
   // STEM.standardize-mean.npy [slots, w], STEM.standardize-scale.npy
   // [slots, w], where w is K with whitening, else dim. The arrays are
-  // written first and the manifest last, each to a temporary file renamed
-  // into place. `source` must describe the fitted vectors (slots, dim).
+  // added to `outputs`, which commits them with the run's other files, the
+  // manifest last. `source` must describe the fitted vectors (slots, dim).
+  void save(OutputSet& outputs, const std::filesystem::path& file, const VectorSource& source) const;
+  // The same in a set of its own, committed at once.
   void save(const std::filesystem::path& file, const VectorSource& source) const;
   // Reads statistics written by save(). Refused, naming the file: a manifest
   // over 1 MiB or of another kind, transforms other than the options'
