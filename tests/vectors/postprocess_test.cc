@@ -9,12 +9,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "expect_error.h"
 #include "temp_dir.h"
 
 namespace bert_embed {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_message;
 
 constexpr std::int64_t kRows = 400;
 constexpr std::int64_t kSlots = 2;
@@ -39,16 +41,6 @@ at::Tensor covariance(const at::Tensor& x) {
 }
 
 double max_abs(const at::Tensor& x) { return x.abs().max().item<double>(); }
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const std::exception& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "no exception";
-  return "";
-}
 
 PostProcessor fitted(const PostProcessOptions& options, const at::Tensor& rows) {
   PostProcessor processor(options);
@@ -226,7 +218,7 @@ TEST(PostProcessor, LoadRefusesStatisticsOfOtherTransforms) {
 
   PostProcessOptions other = saved_options;
   other.whiten_components = 8;
-  const std::string message = error_of([&] { PostProcessor(other).load(file); });
+  const std::string message = error_message<std::exception>([&] { PostProcessor(other).load(file); });
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, file.string(), message);
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "holds whiten 4, standardize", message);
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "ask for whiten 8, standardize", message);
@@ -234,7 +226,7 @@ TEST(PostProcessor, LoadRefusesStatisticsOfOtherTransforms) {
   other = saved_options;
   other.standardize = false;
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "ask for whiten 4",
-                      error_of([&] { PostProcessor(other).load(file); }));
+                      error_message<std::exception>([&] { PostProcessor(other).load(file); }));
   // L2 normalization needs no statistics: adding it is fine.
   other = saved_options;
   other.l2_normalize = true;
@@ -250,7 +242,7 @@ TEST(PostProcessor, ApplyRefusesVectorsOfAnotherShape) {
   fitted(options, correlated_rows()).save(file);
   PostProcessor loaded(options);
   loaded.load(file);
-  const std::string message = error_of([&] { loaded.apply(at::zeros({3, kSlots, kDim + 1})); });
+  const std::string message = error_message<std::exception>([&] { loaded.apply(at::zeros({3, kSlots, kDim + 1})); });
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, file.string(), message);
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "dimension 16", message);
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "dimension 17", message);
@@ -263,12 +255,12 @@ TEST(PostProcessor, LoadErrorsNameTheFile) {
   options.standardize = true;
   const fs::path missing = dir.path() / "missing.json";
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, missing.string(),
-                      error_of([&] { PostProcessor(options).load(missing); }));
+                      error_message<std::exception>([&] { PostProcessor(options).load(missing); }));
 
   const auto load_text = [&](const std::string& text) {
     const fs::path file = dir.path() / "bad.json";
     std::ofstream(file) << text;
-    const std::string message = error_of([&] { PostProcessor(options).load(file); });
+    const std::string message = error_message<std::exception>([&] { PostProcessor(options).load(file); });
     EXPECT_PRED_FORMAT2(::testing::IsSubstring, file.string(), message);
     return message;
   };
@@ -324,7 +316,7 @@ TEST(PostProcessor, HandWrittenStatisticsFileIsApplied) {
 TEST(PostProcessor, FittingNeedsAtLeastTwoRows) {
   PostProcessOptions options;
   options.standardize = true;
-  const std::string message = error_of([&] { fitted(options, correlated_rows(1)); });
+  const std::string message = error_message<std::exception>([&] { fitted(options, correlated_rows(1)); });
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "at least 2 vectors, got 1", message);
 }
 
@@ -333,10 +325,10 @@ TEST(PostProcessor, WhiteningRefusesRankDeficientData) {
   options.whiten_components = 8;
   // 5 vectors span at most 4 directions around their mean.
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "span only 4",
-                      error_of([&] { fitted(options, correlated_rows(5)); }));
+                      error_message<std::exception>([&] { fitted(options, correlated_rows(5)); }));
   options.whiten_components = kDim + 1;
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "exceeds the dimension 16",
-                      error_of([&] { fitted(options, correlated_rows()); }));
+                      error_message<std::exception>([&] { fitted(options, correlated_rows()); }));
 }
 
 TEST(PostProcessor, RemoveTopMustLeaveADirection) {
@@ -350,7 +342,7 @@ TEST(PostProcessor, RefusesNonFiniteTrainingData) {
   options.standardize = true;
   at::Tensor rows = correlated_rows();
   rows[4][0][2] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "NaN", error_of([&] { fitted(options, rows); }));
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "NaN", error_message<std::exception>([&] { fitted(options, rows); }));
 }
 
 TEST(PostProcessor, ApplyBeforeFitIsALogicError) {
