@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds, and runs every test:
 #  1. the unit and end-to-end tests (Release build, CTest);
-#  2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
-#  3. the tokenizer fuzz target on hostile inputs and for a bounded time.
+#  2. the stage tests and the end-to-end tests again under AddressSanitizer +
+#     UndefinedBehaviorSanitizer (bert-embed itself sanitized);
+#  3. the pipeline's tests (its threads) under ThreadSanitizer;
+#  4. the tokenizer fuzz target on hostile inputs and for a bounded time.
 # CI runs exactly this (.ci/run). Fixtures are read from ../shared/fixtures
 # (or $BERT_EMBED_FIXTURES).
 set -euo pipefail
@@ -22,11 +24,18 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBERT_EMBED_BUILD_TESTS=ON -DBER
 cmake --build build -j "$jobs"
 (cd build && ctest --output-on-failure --no-tests=error -j "$jobs")
 
-echo "== Sanitizer build (address, undefined) of the unit tests" >&2
-cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERT_EMBED_SANITIZE=ON -DBERT_EMBED_BUILD_TESTS=ON \
-  -DBERT_EMBED_FIXTURES="$fixtures"
-cmake --build build-sanitize --target text_tests model_tests -j "$jobs"
-(cd build-sanitize && ctest --output-on-failure --no-tests=error -j "$jobs" -L unit)
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build of the stage and end-to-end tests" >&2
+cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERT_EMBED_SANITIZE=address \
+  -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures"
+cmake --build build-sanitize -j "$jobs" \
+  --target text_tests model_tests vectors_tests io_tests pipeline_tests cli_tests
+(cd build-sanitize && ctest --output-on-failure --no-tests=error -j "$jobs")
+
+echo "== ThreadSanitizer build of the pipeline's tests" >&2
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERT_EMBED_SANITIZE=thread \
+  -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures"
+cmake --build build-tsan --target pipeline_tests -j "$jobs"
+(cd build-tsan && ctest --output-on-failure --no-tests=error -j "$jobs" -L pipeline_tests)
 
 echo "== Fuzzing the tokenizers" >&2
 scripts/fuzz.sh "${BERT_EMBED_FUZZ_SECONDS:-60}"

@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
+#include <numeric>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -14,7 +17,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "command.h"
 #include "fixtures.h"
+#include "golden.h"
 #include "npy_reader.h"
 #include "temp_dir.h"
 
@@ -33,18 +38,6 @@ struct RunResult {
   std::string out;
   std::string err;
 };
-
-std::string shell_quote(const std::string& text) {
-  std::string quoted = "'";
-  for (const char c : text) {
-    if (c == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted += c;
-    }
-  }
-  return quoted + "'";
-}
 
 std::string read_file(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -87,24 +80,6 @@ std::string bert_embed_command(const std::vector<std::string>& args) {
   return command;
 }
 
-fs::path golden_dir(const std::string& model, const std::string& corpus) {
-  return fixtures_dir() / "goldens" / model / corpus;
-}
-
-// Rows [lines, hidden] of layer `layer` of a golden [lines, layers + 1, hidden].
-std::vector<float> golden_layer(const NpyArray& golden, int layer) {
-  const std::int64_t lines = golden.shape[0];
-  const std::int64_t layers = golden.shape[1];
-  const std::int64_t hidden = golden.shape[2];
-  const std::int64_t absolute = layer < 0 ? layer + layers : layer;
-  std::vector<float> rows;
-  for (std::int64_t line = 0; line < lines; ++line) {
-    const float* begin = golden.f32.data() + (line * layers + absolute) * hidden;
-    rows.insert(rows.end(), begin, begin + hidden);
-  }
-  return rows;
-}
-
 float max_abs_difference(const std::vector<float>& actual, const std::vector<float>& expected) {
   EXPECT_EQ(actual.size(), expected.size());
   float worst = 0;
@@ -112,6 +87,22 @@ float max_abs_difference(const std::vector<float>& actual, const std::vector<flo
     worst = std::max(worst, std::abs(actual[i] - expected[i]));
   }
   return worst;
+}
+
+// hidden.npy [layers + 1, tokens, hidden] in the order bert-embed writes
+// token rows of several layers: [tokens, layers + 1, hidden].
+std::vector<float> token_major(const NpyArray& hidden) {
+  const std::int64_t layers = hidden.shape[0];
+  const std::int64_t tokens = hidden.shape[1];
+  const std::int64_t width = hidden.shape[2];
+  std::vector<float> rows;
+  for (std::int64_t token = 0; token < tokens; ++token) {
+    for (std::int64_t layer = 0; layer < layers; ++layer) {
+      const float* begin = hidden.f32.data() + (layer * tokens + token) * width;
+      rows.insert(rows.end(), begin, begin + width);
+    }
+  }
+  return rows;
 }
 
 std::vector<float> floats_of(const json& array) {
@@ -152,7 +143,7 @@ class BertEmbedCli : public ::testing::Test {
     const fs::path output = path(name);
     fs::remove(output);  // a failed run must not pass off an earlier output as its own
     std::vector<std::string> full = {"-m", test_bundle(model).string(), "-i",
-                                     (golden_dir(model, corpus) / "input.txt").string(), "-o",
+                                     Golden(model, corpus).input_file().string(), "-o",
                                      output.string(), "--quiet"};
     full.insert(full.end(), args.begin(), args.end());
     embed(full);
@@ -161,7 +152,7 @@ class BertEmbedCli : public ::testing::Test {
 
   std::string embed_jsonl(const std::string& model, const std::string& corpus, std::vector<std::string> args) {
     std::vector<std::string> full = {"-m", test_bundle(model).string(), "-i",
-                                     (golden_dir(model, corpus) / "input.txt").string(), "--quiet"};
+                                     Golden(model, corpus).input_file().string(), "--quiet"};
     full.insert(full.end(), args.begin(), args.end());
     return embed(full);
   }
@@ -186,15 +177,15 @@ class BertEmbedCli : public ::testing::Test {
 };
 
 TEST_F(BertEmbedCli, PooledLayersMatchGoldens) {
-  const NpyArray cls_golden = read_npy(golden_dir("tiny-uncased", "english") / "cls.npy");
-  const NpyArray mean_golden = read_npy(golden_dir("tiny-uncased", "english") / "mean.npy");
+  const NpyArray cls_golden = Golden("tiny-uncased", "english").cls();
+  const NpyArray mean_golden = Golden("tiny-uncased", "english").mean();
   for (const int layer : {0, 1, -1, -2}) {
     for (const std::string pooling : {"cls", "mean"}) {
       SCOPED_TRACE("--pooling " + pooling + " --layers " + std::to_string(layer));
       const NpyArray actual =
           embed_npy("tiny-uncased", "english", {"--pooling", pooling, "--layers", std::to_string(layer)});
       ASSERT_EQ(actual.shape, (std::vector<std::int64_t>{cls_golden.shape[0], kTinyHidden}));
-      EXPECT_LT(max_abs_difference(actual.f32, golden_layer(pooling == "cls" ? cls_golden : mean_golden, layer)),
+      EXPECT_LT(max_abs_difference(actual.f32, pooled_layer(pooling == "cls" ? cls_golden : mean_golden, layer)),
                 kGoldenTolerance);
     }
   }
@@ -205,10 +196,10 @@ TEST_F(BertEmbedCli, MeanPoolingMatchesGoldensOfEveryModel) {
                                   "mini-multilingual-uncased", "tiny-albert"}) {
     for (const std::string corpus : {"edge_cases", "multilingual"}) {
       SCOPED_TRACE(model + " on " + corpus);
-      const NpyArray golden = read_npy(golden_dir(model, corpus) / "mean.npy");
+      const NpyArray golden = Golden(model, corpus).mean();
       const NpyArray actual = embed_npy(model, corpus, {});
       ASSERT_EQ(actual.shape, (std::vector<std::int64_t>{golden.shape[0], golden.shape[2]}));
-      EXPECT_LT(max_abs_difference(actual.f32, golden_layer(golden, -1)), kGoldenTolerance);
+      EXPECT_LT(max_abs_difference(actual.f32, pooled_layer(golden, -1)), kGoldenTolerance);
     }
   }
 }
@@ -228,7 +219,7 @@ TEST_F(BertEmbedCli, JsonlMatchesNpy) {
 }
 
 TEST_F(BertEmbedCli, LayersKeptApartMatchGoldensInBothFormats) {
-  const NpyArray golden = read_npy(golden_dir("tiny-uncased", "english") / "mean.npy");
+  const NpyArray golden = Golden("tiny-uncased", "english").mean();
   const NpyArray npy = embed_npy("tiny-uncased", "english", {"--layers", "-1,0"});
   ASSERT_EQ(npy.shape, (std::vector<std::int64_t>{golden.shape[0], 2, kTinyHidden}));
   std::vector<float> expected;
@@ -254,9 +245,9 @@ TEST_F(BertEmbedCli, LayersKeptApartMatchGoldensInBothFormats) {
 }
 
 TEST_F(BertEmbedCli, LayerMeanAndConcatCombineGoldenLayers) {
-  const NpyArray golden = read_npy(golden_dir("tiny-uncased", "english") / "mean.npy");
-  const std::vector<float> first = golden_layer(golden, 1);
-  const std::vector<float> last = golden_layer(golden, -1);
+  const NpyArray golden = Golden("tiny-uncased", "english").mean();
+  const std::vector<float> first = pooled_layer(golden, 1);
+  const std::vector<float> last = pooled_layer(golden, -1);
 
   const NpyArray averaged = embed_npy("tiny-uncased", "english", {"--layers", "1,-1", "--layer-agg", "mean"});
   ASSERT_EQ(averaged.shape, (std::vector<std::int64_t>{golden.shape[0], kTinyHidden}));
@@ -277,24 +268,61 @@ TEST_F(BertEmbedCli, LayerMeanAndConcatCombineGoldenLayers) {
   EXPECT_LT(max_abs_difference(concatenated.f32, expected_concat), kGoldenTolerance);
 }
 
+// --layer-agg mean averages the layers token by token, then --pooling max
+// takes the maximum over tokens: the other order (each layer's maximum, then
+// their average) gives other vectors, which this test tells apart.
+TEST_F(BertEmbedCli, LayerMeanIsTakenPerTokenBeforeMaxPooling) {
+  const Golden golden("tiny-uncased", "english");
+  const NpyArray hidden = golden.hidden();  // [layers + 1, tokens, hidden]
+  const std::vector<std::int64_t> offsets = golden.offsets();
+  const std::int64_t layers = hidden.shape[0];
+  const std::int64_t tokens = hidden.shape[1];
+  const auto value = [&](std::int64_t layer, std::int64_t token, std::int64_t k) {
+    return hidden.f32[(layer * tokens + token) * kTinyHidden + k];
+  };
+  std::vector<float> expected;  // max over tokens of the layer mean
+  std::vector<float> swapped;   // mean over layers of each layer's max
+  for (std::size_t line = 0; line + 1 < offsets.size(); ++line) {
+    for (std::int64_t k = 0; k < kTinyHidden; ++k) {
+      float max_of_mean = -std::numeric_limits<float>::infinity();
+      std::vector<float> layer_max(layers, -std::numeric_limits<float>::infinity());
+      for (std::int64_t token = offsets[line]; token < offsets[line + 1]; ++token) {
+        float sum = 0;
+        for (std::int64_t layer = 0; layer < layers; ++layer) {
+          sum += value(layer, token, k);
+          layer_max[layer] = std::max(layer_max[layer], value(layer, token, k));
+        }
+        max_of_mean = std::max(max_of_mean, sum / layers);
+      }
+      expected.push_back(max_of_mean);
+      swapped.push_back(std::accumulate(layer_max.begin(), layer_max.end(), 0.0f) / layers);
+    }
+  }
+  ASSERT_GT(max_abs_difference(swapped, expected), 100 * kGoldenTolerance) << "the golden cannot tell the orders apart";
+
+  const NpyArray actual =
+      embed_npy("tiny-uncased", "english", {"--layers", "all", "--layer-agg", "mean", "--pooling", "max"});
+  ASSERT_EQ(actual.shape, (std::vector<std::int64_t>{static_cast<std::int64_t>(offsets.size()) - 1, kTinyHidden}));
+  EXPECT_LT(max_abs_difference(actual.f32, expected), kGoldenTolerance);
+}
+
 TEST_F(BertEmbedCli, TokensMatchGoldenHiddenStatesInBothFormats) {
-  const fs::path golden = golden_dir("tiny-uncased", "edge_cases");
-  const NpyArray hidden = read_npy(golden / "hidden.npy");  // [layers + 1, tokens, hidden]
-  const NpyArray offsets = read_npy(golden / "offsets.npy");
+  const Golden golden("tiny-uncased", "edge_cases");
+  const NpyArray hidden = golden.hidden();  // [layers + 1, tokens, hidden]
   const std::int64_t total_tokens = hidden.shape[1];
-  const std::vector<float> last(hidden.f32.begin() + kTinyLayers * total_tokens * kTinyHidden, hidden.f32.end());
+  const std::vector<float> last = hidden_layer(hidden, -1);
 
   const NpyArray npy = embed_npy("tiny-uncased", "edge_cases", {"--pooling", "tokens"}, "tokens.npy");
   ASSERT_EQ(npy.shape, (std::vector<std::int64_t>{total_tokens, kTinyHidden}));
   EXPECT_LT(max_abs_difference(npy.f32, last), kGoldenTolerance);
-  EXPECT_EQ(read_npy(path("tokens.offsets.npy")).i64, offsets.i64);
+  EXPECT_EQ(read_npy(path("tokens.offsets.npy")).i64, golden.offsets());
 
   const std::vector<json> records = parse_jsonl(embed_jsonl("tiny-uncased", "edge_cases", {"--pooling", "tokens"}));
-  const std::vector<std::string> golden_tokens = split_lines(read_file(golden / "tokens.jsonl"));
+  const std::vector<GoldenTokens> golden_tokens = golden.tokens();
   ASSERT_EQ(records.size(), golden_tokens.size());
   std::vector<float> jsonl;
   for (std::size_t i = 0; i < records.size(); ++i) {
-    EXPECT_EQ(records[i]["tokens"], json::parse(golden_tokens[i])["tokens"]) << "line " << i;
+    EXPECT_EQ(records[i]["tokens"], json(golden_tokens[i].tokens)) << "line " << i;
     EXPECT_EQ(records[i]["spans"].size(), records[i]["tokens"].size());
     const std::vector<float> rows = floats_of(records[i]["embeddings"]);
     jsonl.insert(jsonl.end(), rows.begin(), rows.end());
@@ -311,13 +339,13 @@ TEST_F(BertEmbedCli, ExcludeSpecialDropsClsAndSepTokens) {
 }
 
 TEST_F(BertEmbedCli, PoolerMatchesGoldenAndIsRefusedWithoutOne) {
-  const NpyArray golden = read_npy(golden_dir("tiny-uncased", "english") / "pooler.npy");
+  const NpyArray golden = Golden("tiny-uncased", "english").pooler();
   const NpyArray actual = embed_npy("tiny-uncased", "english", {"--pooling", "pooler"});
   ASSERT_EQ(actual.shape, golden.shape);
   EXPECT_LT(max_abs_difference(actual.f32, golden.f32), kGoldenTolerance);
 
   const RunResult refused = run({"-m", test_bundle("tiny-mlm-uncased").string(), "--pooling", "pooler", "-i",
-                                 (golden_dir("tiny-mlm-uncased", "english") / "input.txt").string()});
+                                 Golden("tiny-mlm-uncased", "english").input_file().string()});
   EXPECT_EQ(refused.status, 2);
   EXPECT_NE(refused.err.find("has no pooler"), std::string::npos) << refused.err;
   EXPECT_TRUE(refused.out.empty());
@@ -366,7 +394,7 @@ TEST_F(BertEmbedCli, SavedStatisticsReproduceTheFittingRunExactly) {
 }
 
 TEST_F(BertEmbedCli, NumpyLoadsEveryNpyShape) {
-  const fs::path input = golden_dir("tiny-uncased", "english") / "input.txt";
+  const fs::path input = Golden("tiny-uncased", "english").input_file();
   const fs::path empty = input_file("empty.txt", "");
   struct Case {
     std::vector<std::string> args;
@@ -423,12 +451,12 @@ TEST_F(BertEmbedCli, JqParsesEveryJsonlLine) {
 TEST_F(BertEmbedCli, ResultsKeepInputOrderAcrossWindowsAndBatches) {
   // 21 copies of the golden input: more lines than one window (4096) holds.
   constexpr int kCopies = 21;
-  const fs::path golden = golden_dir("tiny-uncased", "english");
-  const std::string corpus = read_file(golden / "input.txt");
+  const Golden golden("tiny-uncased", "english");
+  const std::string corpus = read_file(golden.input_file());
   std::string copies;
   for (int copy = 0; copy < kCopies; ++copy) copies += corpus;
   const fs::path input = input_file("copies.txt", copies);
-  const std::vector<float> expected = golden_layer(read_npy(golden / "cls.npy"), -1);
+  const std::vector<float> expected = pooled_layer(golden.cls(), -1);
   for (const std::string budget : {"8192", "300"}) {
     SCOPED_TRACE("--batch-tokens " + budget);
     embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", input.string(), "-o", path("out.npy").string(),
@@ -444,7 +472,7 @@ TEST_F(BertEmbedCli, ResultsKeepInputOrderAcrossWindowsAndBatches) {
 }
 
 TEST_F(BertEmbedCli, ReadsStdinAndModelFromEnvironment) {
-  const fs::path input = golden_dir("tiny-uncased", "edge_cases") / "input.txt";
+  const fs::path input = Golden("tiny-uncased", "edge_cases").input_file();
   const std::string from_file = embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", input.string()});
   const RunResult from_stdin =
       run_shell("BERT_EMBED_MODEL=" + shell_quote(test_bundle("tiny-uncased").string()) + " " +
@@ -457,7 +485,7 @@ TEST_F(BertEmbedCli, ReadsStdinAndModelFromEnvironment) {
 TEST_F(BertEmbedCli, SummaryLineReportsLinesTokensAndTruncation) {
   const RunResult result =
       run({"-m", test_bundle("tiny-uncased").string(), "--max-length", "8", "-i",
-           (golden_dir("tiny-uncased", "edge_cases") / "input.txt").string(), "-o", path("out.jsonl").string()});
+           Golden("tiny-uncased", "edge_cases").input_file().string(), "-o", path("out.jsonl").string()});
   EXPECT_EQ(result.status, 0) << result.err;
   EXPECT_NE(result.err.find("bert-embed: 35 lines, "), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("tokens (8 truncated lines, "), std::string::npos) << result.err;
@@ -508,7 +536,7 @@ TEST_F(BertEmbedCli, EmptyAndBlankLinesGetTheVectorOfClsSep) {
 }
 
 TEST_F(BertEmbedCli, CrlfLineEndsAndByteOrderMarkGiveTheSameVectors) {
-  const std::vector<std::string> lines = read_lines(golden_dir("tiny-uncased", "english") / "input.txt");
+  const std::vector<std::string> lines = read_lines(Golden("tiny-uncased", "english").input_file());
   std::string plain;
   std::string windows = "\xEF\xBB\xBF";
   for (const std::string& line : lines) {
@@ -551,7 +579,7 @@ TEST_F(BertEmbedCli, MissingModelDirectoryIsARuntimeError) {
 }
 
 TEST_F(BertEmbedCli, UnwritableOutputFailsAndLeavesNoFile) {
-  const fs::path input = golden_dir("tiny-uncased", "english") / "input.txt";
+  const fs::path input = Golden("tiny-uncased", "english").input_file();
   const RunResult missing_dir = run({"-m", test_bundle("tiny-uncased").string(), "-i", input.string(), "-o",
                                      path("missing/out.jsonl").string()});
   EXPECT_EQ(missing_dir.status, 1);
@@ -636,23 +664,22 @@ TEST_F(BertEmbedCli, VersionNamesLibtorch) {
   const RunResult version = run({"--version"});
   EXPECT_EQ(version.status, 0);
   EXPECT_EQ(version.out.rfind("bert-embed ", 0), 0u) << version.out;
-  EXPECT_NE(version.out.find("libtorch 1."), std::string::npos) << version.out;
+  EXPECT_TRUE(std::regex_search(version.out, std::regex("\nlibtorch [0-9]+\\.[0-9]+"))) << version.out;
   EXPECT_NE(version.out.find("CUDA"), std::string::npos) << version.out;
 }
 
 TEST_F(BertEmbedCli, TokenizeMatchesGoldenTokensAndIds) {
-  const fs::path golden = golden_dir("tiny-uncased", "edge_cases");
+  const Golden golden("tiny-uncased", "edge_cases");
   const RunResult result = run({"tokenize", "-m", test_bundle("tiny-uncased").string(), "-i",
-                                (golden / "input.txt").string()});
+                                golden.input_file().string()});
   EXPECT_EQ(result.status, 0) << result.err;
   const std::vector<json> records = parse_jsonl(result.out);
-  const std::vector<std::string> expected = split_lines(read_file(golden / "tokens.jsonl"));
+  const std::vector<GoldenTokens> expected = golden.tokens();
   ASSERT_EQ(records.size(), expected.size());
   for (std::size_t i = 0; i < records.size(); ++i) {
-    const json golden_line = json::parse(expected[i]);
     EXPECT_EQ(records[i]["index"], i);
-    EXPECT_EQ(records[i]["tokens"], golden_line["tokens"]) << "line " << i;
-    EXPECT_EQ(records[i]["ids"], golden_line["ids"]) << "line " << i;
+    EXPECT_EQ(records[i]["tokens"], json(expected[i].tokens)) << "line " << i;
+    EXPECT_EQ(records[i]["ids"], json(expected[i].ids)) << "line " << i;
   }
 }
 
@@ -662,6 +689,19 @@ TEST_F(BertEmbedCli, TokenizeTruncatesLikeEmbedding) {
                                 "--max-length", "4"});
   EXPECT_EQ(result.status, 0) << result.err;
   EXPECT_EQ(json::parse(result.out)["tokens"], json::parse(R"(["[CLS]", "one", "two", "[SEP]"])"));
+}
+
+// The reference encoded the pairs as [CLS] a [SEP] b [SEP] with token types
+// 0 then 1: every layer of every token matches only if type 1 reaches the model.
+TEST_F(BertEmbedCli, SentencePairsMatchGoldenTokensOfEveryLayer) {
+  const Golden golden("tiny-uncased", "pairs");
+  const NpyArray hidden = golden.hidden();  // [layers + 1, tokens, hidden]
+  const NpyArray actual = embed_npy("tiny-uncased", "pairs",
+                                    {"--input-format", "tsv", "--text-field", "1", "--pair-field", "2", "--pooling",
+                                     "tokens", "--layers", "all"});
+  ASSERT_EQ(actual.shape, (std::vector<std::int64_t>{hidden.shape[1], hidden.shape[0], kTinyHidden}));
+  EXPECT_EQ(read_npy(path("out.offsets.npy")).i64, golden.offsets());
+  EXPECT_LT(max_abs_difference(actual.f32, token_major(hidden)), kGoldenTolerance);
 }
 
 TEST_F(BertEmbedCli, SentencePairsUseTokenTypeOne) {

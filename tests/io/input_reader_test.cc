@@ -31,12 +31,7 @@ std::vector<std::string> texts(const std::vector<InputRecord>& records) {
 }
 
 std::string error_of(const std::string& text, InputOptions options = {}) {
-  try {
-    read_all(text, std::move(options));
-  } catch (const InputError& error) {
-    return error.what();
-  }
-  return "no error";
+  return test::error_message<InputError>([&] { read_all(text, std::move(options)); });
 }
 
 InputOptions format_options(InputFormat format, std::string text_field = {},

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "command.h"
+#include "expect_error.h"
 #include "fixtures.h"
 #include "temp_dir.h"
 
@@ -267,13 +268,10 @@ TEST(JsonlWriter, NanIsAnErrorAndLeavesNoFile) {
     OutputSet outputs;
     auto writer = make_embedding_writer(outputs, jsonl_options(output), kNoProvenance);
     writer->write(PooledRecord{0, std::nullopt, at::ones({1, 3})});
-    try {
-      writer->write(PooledRecord{1, std::nullopt, at::full({1, 3}, NAN)});
-      FAIL() << "NaN was written";
-    } catch (const std::invalid_argument& error) {
-      EXPECT_PRED_FORMAT2(::testing::IsSubstring, "record 1", error.what());
-      EXPECT_PRED_FORMAT2(::testing::IsSubstring, "NaN", error.what());
-    }
+    const std::string message = test::error_message<std::invalid_argument>(
+        [&] { writer->write(PooledRecord{1, std::nullopt, at::full({1, 3}, NAN)}); });
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "record 1", message);
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "NaN", message);
   }
   EXPECT_TRUE(fs::is_empty(dir.path()));
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "command.h"
+#include "expect_error.h"
 #include "npy_reader.h"
 #include "temp_dir.h"
 

@@ -50,13 +50,8 @@ std::string error_with_stdout_on(int fd, const std::function<void()>& action) {
 }
 
 std::string creation_error(const fs::path& target) {
-  try {
-    OutputFile file(target);
-  } catch (const std::runtime_error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "OutputFile(" << target << ") did not throw";
-  return "";
+  SCOPED_TRACE("OutputFile(" + target.string() + ")");
+  return test::error_message<std::runtime_error>([&] { OutputFile file(target); });
 }
 
 TEST(OutputFile, WritesATemporaryBesideTheTargetAndRenamesOnCommit) {
@@ -197,13 +192,9 @@ TEST(OutputFile, FailedWriteIsReportedWithThePath) {
   OutputFile file("/dev/full");
   const std::string block(1 << 16, 'x');
   file.stream() << block;
-  try {
-    file.commit();
-    FAIL() << "commit succeeded on /dev/full";
-  } catch (const std::runtime_error& error) {
-    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "/dev/full", error.what());
-    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "No space left on device", error.what());
-  }
+  const std::string message = test::error_message<std::runtime_error>([&] { file.commit(); });
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "/dev/full", message);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "No space left on device", message);
 }
 
 TEST(OutputFile, CommitTwiceIsALogicError) {

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "expect_error.h"
 #include "temp_dir.h"
 
 namespace bert_embed {
@@ -16,6 +17,7 @@ namespace {
 
 using nlohmann::json;
 using namespace nlohmann::literals;
+using test::error_message;
 using test::TempDir;
 
 json valid_bundle_json() {
@@ -38,18 +40,14 @@ void write_file(const std::filesystem::path& file, const std::string& text) {
 
 // The message read_bundle_info throws for a bundle.json with this text.
 std::string error_for_text(const std::string& bundle_json_text) {
+  SCOPED_TRACE(bundle_json_text);
   const TempDir dir;
   write_file(dir.path() / "bundle.json", bundle_json_text);
-  try {
-    read_bundle_info(dir.path());
-  } catch (const std::runtime_error& error) {
-    const std::string message = error.what();
-    const std::string file = (dir.path() / "bundle.json").string();
-    EXPECT_NE(message.find(file), std::string::npos) << "message does not name " << file << ": " << message;
-    return message.substr(message.find(file) + file.size());
-  }
-  ADD_FAILURE() << "no error for " << bundle_json_text;
-  return "";
+  const std::string message = error_message<std::runtime_error>([&] { read_bundle_info(dir.path()); });
+  const std::string file = (dir.path() / "bundle.json").string();
+  const std::size_t at = message.find(file);
+  EXPECT_NE(at, std::string::npos) << "message does not name " << file << ": " << message;
+  return at == std::string::npos ? message : message.substr(at + file.size());
 }
 
 std::string error_for(const json& bundle) { return error_for_text(bundle.dump()); }
@@ -155,41 +153,24 @@ TEST(ReadBundleInfo, ReportsInvalidJson) {
 TEST(ReadBundleInfo, ExplainsHowToMakeABundleWhenTheDirectoryIsMissing) {
   const TempDir parent;
   const std::filesystem::path missing = parent.path() / "no-such-bundle";
-  try {
-    read_bundle_info(missing);
-    FAIL() << "no error";
-  } catch (const std::runtime_error& error) {
-    EXPECT_EQ(std::string(error.what()), "bundle directory " + missing.string() +
-                                             " does not exist; make a bundle with "
-                                             "scripts/export_model.py SOURCE_DIR BUNDLE_DIR");
-  }
+  EXPECT_EQ(error_message<std::runtime_error>([&] { read_bundle_info(missing); }),
+            "bundle directory " + missing.string() +
+                " does not exist; make a bundle with scripts/export_model.py SOURCE_DIR BUNDLE_DIR");
 }
 
 TEST(ReadBundleInfo, ExplainsHowToMakeABundleWhenBundleJsonIsMissing) {
   const TempDir dir;
-  try {
-    read_bundle_info(dir.path());
-    FAIL() << "no error";
-  } catch (const std::runtime_error& error) {
-    EXPECT_EQ(std::string(error.what()), dir.path().string() + " is not a bert-embed bundle (" +
-                                             (dir.path() / "bundle.json").string() +
-                                             " is missing); make a bundle with "
-                                             "scripts/export_model.py SOURCE_DIR BUNDLE_DIR");
-  }
+  EXPECT_EQ(error_message<std::runtime_error>([&] { read_bundle_info(dir.path()); }),
+            dir.path().string() + " is not a bert-embed bundle (" + (dir.path() / "bundle.json").string() +
+                " is missing); make a bundle with scripts/export_model.py SOURCE_DIR BUNDLE_DIR");
 }
 
 TEST(ReadBundleInfo, RecognizesACheckpointGivenInsteadOfABundle) {
   const TempDir dir;
   write_file(dir.path() / "config.json", "{}");
-  try {
-    read_bundle_info(dir.path());
-    FAIL() << "no error";
-  } catch (const std::runtime_error& error) {
-    EXPECT_NE(std::string(error.what()).find("it looks like a HuggingFace checkpoint: export it with "
-                                             "scripts/export_model.py SOURCE_DIR BUNDLE_DIR"),
-              std::string::npos)
-        << error.what();
-  }
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { read_bundle_info(dir.path()); }),
+                  "it looks like a HuggingFace checkpoint: export it with "
+                  "scripts/export_model.py SOURCE_DIR BUNDLE_DIR");
 }
 
 TEST(CheckTokenizerVocabSize, AcceptsATokenizerThatFitsTheEmbeddings) {
@@ -203,14 +184,10 @@ TEST(CheckTokenizerVocabSize, RefusesATokenizerWithMoreIdsThanEmbeddingRows) {
   BundleInfo info;
   info.dir = "some/bundle";
   info.vocab_size = 21128;
-  try {
-    check_tokenizer_vocab_size(info, 30522);
-    FAIL() << "no error";
-  } catch (const std::runtime_error& error) {
-    const std::string message = error.what();
-    EXPECT_NE(message.find("the tokenizer has 30522 ids"), std::string::npos) << message;
-    EXPECT_NE(message.find("some/bundle/bundle.json gives vocab_size 21128"), std::string::npos) << message;
-  }
+  const std::string message =
+      error_message<std::runtime_error>([&] { check_tokenizer_vocab_size(info, 30522); });
+  EXPECT_CONTAINS(message, "the tokenizer has 30522 ids");
+  EXPECT_CONTAINS(message, "some/bundle/bundle.json gives vocab_size 21128");
 }
 
 }  // namespace

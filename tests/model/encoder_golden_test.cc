@@ -3,7 +3,6 @@
 // padded batches, and padding never reaching real tokens. Inputs are the
 // goldens' ids, so the tokenizer is not under test here.
 #include <algorithm>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <numeric>
@@ -13,17 +12,14 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "bert_embed/model/encoder.h"
 #include "bert_embed/model/runtime.h"
 #include "fixtures.h"
-#include "npy_reader.h"
+#include "golden.h"
 
 namespace bert_embed {
 namespace {
-
-namespace fs = std::filesystem;
 
 const char* const kModels[] = {"tiny-uncased", "tiny-mlm-uncased", "small-chinese", "mini-multilingual-uncased",
                                "tiny-albert"};
@@ -31,7 +27,7 @@ const char* const kCorpora[] = {"english", "multilingual", "edge_cases"};
 constexpr unsigned kShuffleSeed = 20240601;
 
 struct Golden {
-  std::vector<Encoding> lines;        // ids.jsonl, all type 0
+  std::vector<Encoding> lines;        // ids and type ids
   std::vector<std::int64_t> offsets;  // line i's tokens are offsets[i]:offsets[i + 1]
   at::Tensor hidden;                  // [layers + 1, total tokens, hidden]
   at::Tensor mean;                    // [lines, layers + 1, hidden], over all tokens
@@ -48,21 +44,19 @@ at::Tensor float_tensor(const test::NpyArray& array) {
 }
 
 Golden read_golden(const std::string& model, const std::string& corpus) {
-  const fs::path fixtures = test::fixtures_dir();
-  const fs::path dir = fixtures / "goldens" / model / corpus;
+  const test::Golden files(model, corpus);
   Golden golden;
-  for (const std::string& line : test::read_lines(dir / "ids.jsonl")) {
+  for (test::GoldenTokens& line : files.tokens()) {
     Encoding encoding;
-    encoding.ids = nlohmann::json::parse(line).get<std::vector<std::int64_t>>();
-    encoding.type_ids.assign(encoding.ids.size(), 0);
+    encoding.ids = std::move(line.ids);
+    encoding.type_ids = std::move(line.type_ids);
     golden.lines.push_back(std::move(encoding));
   }
-  golden.offsets = test::read_npy(dir / "offsets.npy").i64;
-  golden.hidden = float_tensor(test::read_npy(dir / "hidden.npy"));
-  golden.mean = float_tensor(test::read_npy(dir / "mean.npy"));
-  if (fs::exists(dir / "pooler.npy")) golden.pooler = float_tensor(test::read_npy(dir / "pooler.npy"));
-  const auto config = nlohmann::json::parse(std::ifstream(fixtures / "models" / model / "config.json"));
-  golden.pad_id = config.at("pad_token_id").get<std::int64_t>();
+  golden.offsets = files.offsets();
+  golden.hidden = float_tensor(files.hidden());
+  golden.mean = float_tensor(files.mean());
+  if (files.has_pooler()) golden.pooler = float_tensor(files.pooler());
+  golden.pad_id = files.pad_id();
   return golden;
 }
 
@@ -149,11 +143,18 @@ std::string case_name(const char* model, const char* corpus = nullptr) {
   return name;
 }
 
+std::string model_and_corpus_name(const ::testing::TestParamInfo<std::tuple<const char*, const char*>>& info) {
+  return case_name(std::get<0>(info.param), std::get<1>(info.param));
+}
+
 INSTANTIATE_TEST_SUITE_P(ModelsAndCorpora, EncoderGoldenTest,
                          ::testing::Combine(::testing::ValuesIn(kModels), ::testing::ValuesIn(kCorpora)),
-                         [](const auto& info) {
-                           return case_name(std::get<0>(info.param), std::get<1>(info.param));
-                         });
+                         model_and_corpus_name);
+
+// Sentence pairs, encoded by the reference with token types 0 then 1.
+INSTANTIATE_TEST_SUITE_P(SentencePairs, EncoderGoldenTest,
+                         ::testing::Values(std::make_tuple("tiny-uncased", "pairs")),
+                         model_and_corpus_name);
 
 class EncoderPrecisionTest : public ::testing::TestWithParam<const char*> {};
 

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "expect_error.h"
 #include "fixtures.h"
 #include "temp_dir.h"
 
@@ -18,25 +19,10 @@ namespace bert_embed {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_message;
 using test::TempDir;
 
 constexpr const char* kBundle = "tiny-uncased";  // 2 layers, hidden 128, pooler
-
-// Runs `action` and returns what it threw as ExpectedError, failing the test
-// when it threw nothing.
-template <typename ExpectedError>
-std::string error_message(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const ExpectedError& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "'" << (text) << "' lacks '" << (part) << "'"
 
 // A copy of a test bundle without the int8 model, which no test here edits.
 fs::path copy_bundle(const TempDir& temp, const std::string& model) {

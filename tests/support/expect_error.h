@@ -22,8 +22,15 @@ std::string error_message(const std::function<void()>& action) {
   return "";
 }
 
+// For EXPECT_CONTAINS: whether `text` contains `part`.
+inline ::testing::AssertionResult contains(const char* text_expression, const char* part_expression,
+                                           const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << text_expression << " lacks " << part_expression << ":\n  '" << text
+                                       << "'\n  lacks '" << part << "'";
+}
+
 }  // namespace bert_embed::test
 
-#define EXPECT_CONTAINS(text, part)                                     \
-  EXPECT_NE(std::string(text).find(part), std::string::npos)            \
-      << "'" << (text) << "' lacks '" << (part) << "'"
+// Evaluates each argument once, so that `text` may be an action's error_message.
+#define EXPECT_CONTAINS(text, part) EXPECT_PRED_FORMAT2(::bert_embed::test::contains, text, part)

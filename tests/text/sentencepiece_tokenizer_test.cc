@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bert_embed/text/utf8.h"
+#include "expect_error.h"
 #include "fixtures.h"
 #include "temp_dir.h"
 
@@ -156,12 +157,8 @@ TEST(SentencePieceTokenizer, NamesAModelFileItCannotLoad) {
   const test::TempDir dir;
   const auto file = dir.path() / "spiece.model";
   std::ofstream(file) << "not a model";
-  try {
-    SentencePieceTokenizer tokenizer(file, {});
-    FAIL() << "expected an error";
-  } catch (const std::runtime_error& error) {
-    EXPECT_NE(std::string(error.what()).find(file.string()), std::string::npos) << error.what();
-  }
+  EXPECT_CONTAINS(test::error_message<std::runtime_error>([&] { SentencePieceTokenizer tokenizer(file, {}); }),
+                  file.string());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // BertTokenizer / AlbertTokenizer) must come out with identical ids.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include "bert_embed/text/tokenizer.h"
 #include "bert_embed/text/wordpiece_tokenizer.h"
 #include "fixtures.h"
+#include "golden.h"
 
 namespace bert_embed {
 namespace {
@@ -88,15 +90,15 @@ TEST_P(TokenizerGoldenTest, IdsMatchEveryLine) {
   const std::filesystem::path fixtures = test::fixtures_dir();
   const std::unique_ptr<Tokenizer> tokenizer = golden_case.make(fixtures);
   const std::vector<std::string> texts = test::read_lines(fixtures / "corpora" / (file.corpus + ".txt"));
-  const std::vector<std::string> expected_lines =
-      test::read_lines(fixtures / "tokenizer" / golden_case.name / file.golden);
+  const std::vector<std::vector<std::int64_t>> expected_lines =
+      test::read_ids_jsonl(fixtures / "tokenizer" / golden_case.name / file.golden);
   ASSERT_EQ(texts.size(), expected_lines.size());
 
   constexpr std::size_t kReported = 5;
   std::size_t mismatches = 0;
   std::ostringstream report;
   for (std::size_t line = 0; line < texts.size(); ++line) {
-    const auto expected = nlohmann::json::parse(expected_lines[line]).get<std::vector<std::int64_t>>();
+    const std::vector<std::int64_t>& expected = expected_lines[line];
     const std::vector<std::int64_t> actual = tokenizer->encode(texts[line], file.max_length).ids;
     if (actual == expected) continue;
     if (++mismatches > kReported) continue;
@@ -142,13 +144,13 @@ TEST_P(ModelGoldenIdsTest, IdsMatchEveryLine) {
   const std::filesystem::path fixtures = test::fixtures_dir();
   const std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(fixtures / "models" / GetParam());
   for (const char* corpus : {"english", "multilingual", "edge_cases"}) {
-    const std::filesystem::path golden = fixtures / "goldens" / GetParam() / corpus;
-    const std::vector<std::string> texts = test::read_lines(golden / "input.txt");
-    const std::vector<std::string> expected_lines = test::read_lines(golden / "ids.jsonl");
-    ASSERT_EQ(texts.size(), expected_lines.size()) << golden;
-    for (std::size_t line = 0; line < texts.size(); ++line) {
-      const auto expected = nlohmann::json::parse(expected_lines[line]).get<std::vector<std::int64_t>>();
-      EXPECT_EQ(tokenizer->encode(texts[line], 512).ids, expected) << golden << " line " << line + 1;
+    const test::Golden golden(GetParam(), corpus);
+    const std::vector<test::GoldenInput> inputs = golden.inputs();
+    const std::vector<test::GoldenTokens> expected = golden.tokens();
+    ASSERT_EQ(inputs.size(), expected.size()) << golden.dir();
+    for (std::size_t line = 0; line < inputs.size(); ++line) {
+      EXPECT_EQ(tokenizer->encode(inputs[line].text, 512).ids, expected[line].ids)
+          << golden.dir() << " line " << line + 1;
     }
   }
 }
@@ -157,6 +159,23 @@ INSTANTIATE_TEST_SUITE_P(AllModels, ModelGoldenIdsTest,
                          ::testing::Values("tiny-uncased", "tiny-mlm-uncased", "small-chinese",
                                            "mini-multilingual-uncased", "tiny-albert"),
                          [](const auto& info) { return test_name(info.param); });
+
+// Sentence pairs: [CLS] a [SEP] b [SEP], token types 0 then 1.
+TEST(ModelGoldenPairsTest, IdsAndTypeIdsMatchEveryPair) {
+  const test::Golden golden("tiny-uncased", "pairs");
+  const std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(test::fixtures_dir() / "models/tiny-uncased");
+  const std::vector<test::GoldenInput> inputs = golden.inputs();
+  const std::vector<test::GoldenTokens> expected = golden.tokens();
+  ASSERT_EQ(inputs.size(), expected.size());
+  std::size_t type_one_tokens = 0;
+  for (std::size_t line = 0; line < inputs.size(); ++line) {
+    const Encoding encoding = tokenizer->encode_pair(inputs[line].text, inputs[line].pair, 512);
+    EXPECT_EQ(encoding.ids, expected[line].ids) << "pair " << line + 1;
+    EXPECT_EQ(encoding.type_ids, expected[line].type_ids) << "pair " << line + 1;
+    type_one_tokens += std::count(expected[line].type_ids.begin(), expected[line].type_ids.end(), 1);
+  }
+  EXPECT_GT(type_one_tokens, inputs.size()) << "the golden has no second texts";
+}
 
 }  // namespace
 }  // namespace bert_embed

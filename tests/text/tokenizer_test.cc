@@ -188,13 +188,8 @@ TEST(LoadTokenizer, ReadsTokenizerJsonLikeVocabTxt) {
 }
 
 std::string load_error(const std::filesystem::path& dir) {
-  try {
-    load_tokenizer(dir);
-  } catch (const std::runtime_error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "loading " << dir << " did not fail";
-  return "";
+  SCOPED_TRACE("loading " + dir.string());
+  return test::error_message<std::runtime_error>([&] { load_tokenizer(dir); });
 }
 
 TEST(LoadTokenizer, NamesWhatIsMissingOrMalformed) {

@@ -221,13 +221,10 @@ TEST(WordPieceTokenizer, RejectsBadVocabularies) {
   const test::TempDir dir;
   const auto file = dir.path() / "vocab.txt";
   std::ofstream(file, std::ios::binary) << "[UNK]\nbad\xFF\n[CLS]\n[SEP]\n";
-  try {
-    WordPieceTokenizer::from_vocab_file(file, {});
-    FAIL() << "expected an error";
-  } catch (const std::runtime_error& error) {
-    EXPECT_NE(std::string(error.what()).find(file.string()), std::string::npos) << error.what();
-    EXPECT_NE(std::string(error.what()).find("line 2"), std::string::npos) << error.what();
-  }
+  const std::string message =
+      test::error_message<std::runtime_error>([&] { WordPieceTokenizer::from_vocab_file(file, {}); });
+  EXPECT_CONTAINS(message, file.string());
+  EXPECT_CONTAINS(message, "line 2");
   EXPECT_THROW(WordPieceTokenizer({"[CLS]", "[SEP]"}, {}), std::invalid_argument);
   EXPECT_THROW(WordPieceTokenizer::from_vocab_file(dir.path() / "missing.txt", {}), std::runtime_error);
 }

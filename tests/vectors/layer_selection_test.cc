@@ -6,18 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "expect_error.h"
+
 namespace bert_embed {
 namespace {
 
 // The message of the std::invalid_argument that parse_layers throws.
 std::string layer_error(const std::string& spec, int num_layers) {
-  try {
-    parse_layers(spec, num_layers);
-  } catch (const std::invalid_argument& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "parse_layers(\"" << spec << "\", " << num_layers << ") did not throw";
-  return "";
+  SCOPED_TRACE("parse_layers(\"" + spec + "\", " + std::to_string(num_layers) + ")");
+  return test::error_message<std::invalid_argument>([&] { parse_layers(spec, num_layers); });
 }
 
 TEST(ParseLayers, LastLayerIsMinusOne) {
@@ -110,13 +107,10 @@ TEST(ParseLayerAggregation, KnownNames) {
 }
 
 TEST(ParseLayerAggregation, UnknownNameListsTheValidOnes) {
-  try {
-    parse_layer_aggregation("sum");
-    FAIL() << "no exception";
-  } catch (const std::invalid_argument& error) {
-    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "\"sum\"", error.what());
-    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "none, mean or concat", error.what());
-  }
+  const std::string message =
+      test::error_message<std::invalid_argument>([] { parse_layer_aggregation("sum"); });
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "\"sum\"", message);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "none, mean or concat", message);
 }
 
 at::Tensor three_layers() {

@@ -24,6 +24,7 @@ namespace bert_embed {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_message;
 
 constexpr std::int64_t kRows = 400;
 constexpr std::int64_t kSlots = 2;
