@@ -1,6 +1,10 @@
 #include "bert_embed/model/encoder.h"
 
+#include "bert_embed/model/bundle_files.h"
+#include "bert_embed/model/module_check.h"
 #include "bert_embed/model/runtime.h"
+#include "model/export_command.h"
+#include "model/torch_error.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -24,16 +28,6 @@ namespace bert_embed {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr std::string_view kExportUsage = "scripts/export_model.py SOURCE_DIR BUNDLE_DIR";
-constexpr std::string_view kInt8ExportUsage = "scripts/export_model.py --int8 SOURCE_DIR BUNDLE_DIR";
-
-// c10 messages go on with a C++ backtrace and TorchScript call stacks; the
-// first line says what went wrong.
-std::string first_line(const c10::Error& error) {
-  const std::string message = error.what_without_backtrace();
-  return message.substr(0, message.find('\n'));
-}
 
 std::string shape_string(at::IntArrayRef shape) {
   std::string text = "[";
@@ -104,8 +98,8 @@ torch::jit::Module load_module(const fs::path& file, const torch::Device& device
   }
   try {
     return torch::jit::load(file.string(), device);
-  } catch (const c10::Error& error) {
-    throw std::runtime_error(file.string() + ": not a loadable TorchScript module (" + first_line(error) +
+  } catch (const std::exception& error) {
+    throw std::runtime_error(file.string() + ": not a loadable TorchScript module (" + torch_error_summary(error) +
                              "); re-export the bundle with " + std::string(kExportUsage));
   }
 }
@@ -160,8 +154,8 @@ std::pair<at::Tensor, at::Tensor> run_method(torch::jit::Module& module, const s
     const auto& elements = result.toTupleRef().elements();
     TORCH_CHECK(elements.size() == 2, "returned a tuple of ", elements.size(), " values, expected 2");
     return {elements[0].toTensor(), elements[1].toTensor()};
-  } catch (const c10::Error& error) {
-    throw std::runtime_error(file.string() + ": " + method + "() failed: " + first_line(error));
+  } catch (const std::exception& error) {
+    throw std::runtime_error(file.string() + ": " + method + "() failed: " + torch_error_summary(error));
   }
 }
 
@@ -244,8 +238,8 @@ void cast_floating_state(torch::jit::Module& module, at::ScalarType type) {
 torch::jit::Module freeze(const torch::jit::Module& module, const fs::path& file) {
   try {
     return torch::jit::freeze(module, std::vector<std::string>{"encode"});
-  } catch (const c10::Error& error) {
-    throw std::runtime_error(file.string() + ": cannot freeze the TorchScript module: " + first_line(error));
+  } catch (const std::exception& error) {
+    throw std::runtime_error(file.string() + ": cannot freeze the TorchScript module: " + torch_error_summary(error));
   }
 }
 
@@ -344,6 +338,8 @@ Encoder::Encoder(const fs::path& bundle_dir, const EncoderOptions& options) {
 
   BundleInfo info = read_bundle_info(bundle_dir);
   const fs::path file = model_file(info, options.dtype);
+  verify_bundle_file(info, file.filename().string());
+  check_module_operators(file);
   torch::jit::Module module = load_module(file, device);
   check_embedding_matches(info, module, file);
 
