@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -121,12 +122,13 @@ BundleJson load_bundle_json(const fs::path& dir) {
                              "; make a bundle with " + std::string(kExportUsage));
   }
   const fs::path file = dir / "bundle.json";
-  if (fs::is_directory(file)) {
+  std::error_code ignored;
+  if (fs::is_directory(file, ignored)) {
     throw std::runtime_error(file.string() + " cannot be read: it is a directory; re-export the bundle with " +
                              std::string(kExportUsage));
   }
   std::ifstream in(file);
-  if (!in && fs::exists(file)) {
+  if (!in && errno != ENOENT) {
     throw std::runtime_error(file.string() + " cannot be read: " + std::strerror(errno));
   }
   if (!in) {

@@ -187,6 +187,13 @@ TEST(ReadBundleInfo, SaysBundleJsonIsUnreadableRatherThanMissing) {
                 "scripts/export_model.py SOURCE_DIR BUNDLE_DIR");
 }
 
+TEST(ReadBundleInfo, SaysWhyBundleJsonCannotBeOpened) {
+  const TempDir dir;
+  std::filesystem::create_symlink("bundle.json", dir.path() / "bundle.json");  // a loop
+  EXPECT_EQ(error_message<std::runtime_error>([&] { read_bundle_info(dir.path()); }),
+            (dir.path() / "bundle.json").string() + " cannot be read: Too many levels of symbolic links");
+}
+
 TEST(ReadBundleInfo, SaysBundleJsonIsUnreadableWithTheReason) {
   if (geteuid() == 0) GTEST_SKIP() << "root reads files of any mode";
   const TempDir dir;

@@ -265,6 +265,14 @@ TEST(EncoderLoad, VerifiesTheInt8ModelWhenRunningInt8) {
   EXPECT_NO_THROW(Encoder(bundle, EncoderOptions{}));
 }
 
+TEST(EncoderLoad, RefusesAModifiedTokenizerFile) {
+  const TempDir temp;
+  const fs::path bundle = copy_bundle(temp, kBundle);
+  std::ofstream(bundle / "vocab.txt", std::ios::app) << "extra-token\n";
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); }),
+                  (bundle / "vocab.txt").string() + " has sha256 ");
+}
+
 // Errors raised inside the TorchScript interpreter come with its traceback;
 // the message keeps the line that says what went wrong.
 TEST(EncoderRun, ReportsAnErrorRaisedInsideTheModuleOnOneLine) {

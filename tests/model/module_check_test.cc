@@ -35,6 +35,25 @@ TEST(ModuleCheck, AcceptsEveryExportedModel) {
   }
 }
 
+// The test bundles use gelu (erf and tanh forms); the exporter also writes relu.
+TEST(ModuleCheck, AcceptsTheReluActivationTheExporterSupports) {
+  const TempDir temp;
+  std::ofstream(temp.path() / "config.json")
+      << R"({"model_type": "bert", "num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2,
+             "intermediate_size": 64, "hidden_act": "relu"})";
+  const std::string command =
+      test::shell_quote(BERT_EMBED_PYTHON) + " " + test::shell_quote((test::source_dir() / "scripts/export_model.py").string()) +
+      " --int8 --random-init --config " + test::shell_quote((temp.path() / "config.json").string()) + " --vocab " +
+      test::shell_quote((test::fixtures_dir() / "vocab/bert-base-uncased").string()) + " " +
+      test::shell_quote((temp.path() / "bundle").string());
+  ASSERT_EQ(test::run_command(command).exit_status, 0) << command;
+  for (const char* file : {"model.pt", "model.int8.pt"}) {
+    SCOPED_TRACE(file);
+    EXPECT_EQ(module_operators(temp.path() / "bundle" / file).count("aten::relu"), 1u);
+    EXPECT_NO_THROW(check_module_operators(temp.path() / "bundle" / file));
+  }
+}
+
 TEST(ModuleCheck, SeesTheOperatorsOfSubmodulesAndCalledFunctions) {
   // Linear layers are submodules; layer_norm is reached through
   // Float32LayerNorm -> torch.nn.functional.layer_norm, a function call.
