@@ -73,4 +73,10 @@ void verify_bundle_file(const BundleInfo& info, const std::string& name) {
   }
 }
 
+void verify_tokenizer_files(const BundleInfo& info) {
+  for (const auto& [name, digest] : info.file_sha256) {
+    if (name != "model.pt" && name != "model.int8.pt") verify_bundle_file(info, name);
+  }
+}
+
 }  // namespace bert_embed

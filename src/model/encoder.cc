@@ -93,14 +93,11 @@ fs::path model_file(const BundleInfo& info, DType dtype) {
   return info.dir / "model.int8.pt";
 }
 
-// The files a run uses: the model of its dtype and every file but the other
-// model (the tokenizer files, verified here whoever reads them: they are
-// small, 1 ms for bert-base's).
+// The files a run uses: the model of its dtype and the tokenizer files,
+// verified here whoever reads them (1 ms for bert-base's).
 void verify_used_files(const BundleInfo& info, const fs::path& model) {
   verify_bundle_file(info, model.filename().string());
-  for (const auto& [name, digest] : info.file_sha256) {
-    if (name != "model.pt" && name != "model.int8.pt") verify_bundle_file(info, name);
-  }
+  verify_tokenizer_files(info);
 }
 
 torch::jit::Module load_module(const fs::path& file, const torch::Device& device) {

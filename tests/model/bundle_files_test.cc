@@ -60,6 +60,19 @@ TEST(VerifyBundleFile, NamesAModifiedTokenizerFile) {
   EXPECT_NO_THROW(verify_bundle_file(info, "tokenizer_config.json"));
 }
 
+TEST(VerifyTokenizerFiles, VerifiesEveryFileButTheModels) {
+  const TempDir temp;
+  const fs::path bundle = test::copy_bundle(temp, "tiny-albert");
+  std::ofstream(bundle / "model.pt", std::ios::app) << "not checked here";
+  EXPECT_NO_THROW(verify_tokenizer_files(read_bundle_info(bundle)));
+  std::ofstream(bundle / "tokenizer_config.json", std::ios::app) << " ";
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { verify_tokenizer_files(read_bundle_info(bundle)); }),
+                  (bundle / "tokenizer_config.json").string() + " has sha256 ");
+  std::ofstream(bundle / "spiece.model", std::ios::app) << "x";
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { verify_tokenizer_files(read_bundle_info(bundle)); }),
+                  (bundle / "spiece.model").string() + " has sha256 ");
+}
+
 TEST(VerifyBundleFile, NamesAFileBundleJsonDoesNotRecord) {
   const TempDir temp;
   const fs::path bundle = test::copy_bundle(temp, "tiny-uncased");

@@ -15,8 +15,12 @@ std::string sha256_of_file(const std::filesystem::path& file);
 
 // Throws std::runtime_error naming the file when the bundle file `name` (e.g.
 // "model.pt", "vocab.txt") is not listed in bundle.json, cannot be read, or
-// does not have the sha256 that bundle.json records for it. The encoder
-// verifies its model file; whoever reads the tokenizer files verifies those.
+// does not have the sha256 that bundle.json records for it.
 void verify_bundle_file(const BundleInfo& info, const std::string& name);
+
+// verify_bundle_file for every file bundle.json records but the models: the
+// tokenizer files and tokenizer_config.json. The encoder verifies them with
+// its model; a command that reads the tokenizer without an encoder calls it.
+void verify_tokenizer_files(const BundleInfo& info);
 
 }  // namespace bert_embed
