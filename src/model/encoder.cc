@@ -345,7 +345,7 @@ Encoder::Encoder(const fs::path& bundle_dir, const EncoderOptions& options) {
   const fs::path file = model_file(info, options.dtype);
   // Hashes first, so that a modified file never reaches the TorchScript
   // parser. bert-base (model.pt 438 MB), one core of this 2-core machine:
-  // hashes 0.31 s (SHA-NI), operator check 0.02 s, load 0.28 s, ready 0.77 s.
+  // hashes 0.30 s (SHA-NI), operator check 0.02 s, load 0.26 s, ready 0.72 s.
   // Hashing beside the load saved 0.03 s: both read the file from memory and
   // slowed each other to 0.6 s.
   const auto started = std::chrono::steady_clock::now();
