@@ -15,6 +15,7 @@ below --min-cosine.
 """
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -35,6 +36,20 @@ def read_golden(directory: Path) -> Tuple[List[List[int]], np.ndarray, np.ndarra
     if len(offsets) != len(ids) + 1:
         raise SystemExit(f"{directory}: {len(ids)} lines in ids.jsonl but {len(offsets) - 1} in offsets.npy")
     return ids, hidden, offsets, pooler
+
+
+def verify_sha256(bundle: Path, name: str, info: dict) -> None:
+    """The model file must be the one the export wrote (bundle.json format 2): a
+    TorchScript file is code, and torch.jit.load runs part of it."""
+    recorded = info.get("files", {}).get(name)
+    if recorded is None:
+        raise SystemExit(f"{bundle / 'bundle.json'}: records no sha256 for {name}; re-export the bundle")
+    digest = hashlib.sha256()
+    with open(bundle / name, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != recorded:
+        raise SystemExit(f"{bundle / name}: sha256 {digest.hexdigest()} but bundle.json records {recorded}")
 
 
 def run_batches(module, ids: List[List[int]], batch_size: int, pad_id: int, dtype: torch.dtype,
@@ -100,6 +115,7 @@ def main(argv: List[str]) -> int:
     info = json.loads((args.bundle / "bundle.json").read_text())
     pad_id = info["tokenizer"]["special_ids"]["pad"]
     dtype = getattr(torch, args.dtype)
+    verify_sha256(args.bundle, args.model, info)
     module = torch.jit.load(str(args.bundle / args.model))
     module.to(dtype)
     if args.bfloat16_attention:

@@ -18,23 +18,29 @@ import json
 import math
 import os
 import shutil
+import signal
 import struct
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
-FORMAT_VERSION = 1
+# 2: bundle.json records the sha256 of every file of the bundle ("files").
+FORMAT_VERSION = 2
 SCRIPT_NAME = "scripts/export_model.py"
 PROG = "export_model.py"
 
 
 class ExportError(Exception):
     """An expected problem with the input: reported as one line, exit status 1."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that the partial bundle is removed."""
 
 
 # ---------------------------------------------------------------------------
@@ -336,8 +342,14 @@ SAFETENSORS_DTYPES = {
 }
 
 
-def read_safetensors(path: Path) -> Dict[str, Tensor]:
-    """Reads a .safetensors file: u64 little-endian header size, JSON header, tensor bytes."""
+# (begin, end, name, dtype, shape) of one tensor in a safetensors data section.
+TensorSpan = Tuple[int, int, str, torch.dtype, List[int]]
+
+
+def safetensors_layout(path: Path) -> Tuple[int, int, List[TensorSpan]]:
+    """Reads and validates a .safetensors header (u64 little-endian header size, JSON
+    header, tensor bytes) without reading the tensors: returns where the data section
+    starts, its size, and the tensors' spans in it, sorted."""
     def corrupt(problem: str) -> ExportError:
         return ExportError(f"{path}: corrupt safetensors file: {problem}")
 
@@ -355,13 +367,11 @@ def read_safetensors(path: Path) -> Dict[str, Tensor]:
                 header = json.loads(stream.read(header_size).decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
                 raise corrupt(f"header is not JSON: {error}") from None
-            data = bytearray(file_size - 8 - header_size)
-            if stream.readinto(data) != len(data):
-                raise corrupt("file shrank while reading")
     except OSError as error:
         raise ExportError(f"{path}: cannot read: {error}") from None
     if not isinstance(header, dict):
         raise corrupt("header is not a JSON object")
+    data_size = file_size - 8 - header_size
 
     spans = []
     for name, entry in header.items():
@@ -379,9 +389,9 @@ def read_safetensors(path: Path) -> Dict[str, Tensor]:
             raise corrupt(f"tensor {name!r}: invalid shape {shape!r}")
         if not (isinstance(offsets, list) and len(offsets) == 2
                 and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-                and 0 <= offsets[0] <= offsets[1] <= len(data)):
+                and 0 <= offsets[0] <= offsets[1] <= data_size):
             raise corrupt(f"tensor {name!r}: data_offsets {offsets!r} outside the "
-                          f"{len(data)}-byte data section")
+                          f"{data_size}-byte data section")
         expected_bytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
         if offsets[1] - offsets[0] != expected_bytes:
             raise corrupt(f"tensor {name!r}: {offsets[1] - offsets[0]} bytes for shape {shape} "
@@ -389,12 +399,32 @@ def read_safetensors(path: Path) -> Dict[str, Tensor]:
         spans.append((offsets[0], offsets[1], name, dtype, shape))
 
     spans.sort()
-    tensors = {}
     previous_end, previous_name = 0, None
-    for begin, end, name, dtype, shape in spans:
+    for begin, end, name, _, _ in spans:
         if begin < previous_end:
             raise corrupt(f"tensors {previous_name!r} and {name!r} overlap")
         previous_end, previous_name = end, name
+    return 8 + header_size, data_size, spans
+
+
+def safetensors_shapes(path: Path) -> Dict[str, Tensor]:
+    """The tensors of a .safetensors file on the meta device: shapes and dtypes, no data."""
+    _, _, spans = safetensors_layout(path)
+    return {name: torch.empty(shape, dtype=dtype, device="meta") for _, _, name, dtype, shape in spans}
+
+
+def read_safetensors(path: Path) -> Dict[str, Tensor]:
+    data_offset, data_size, spans = safetensors_layout(path)
+    data = bytearray(data_size)
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(data_offset)
+            if stream.readinto(data) != len(data):
+                raise ExportError(f"{path}: corrupt safetensors file: file shrank while reading")
+    except OSError as error:
+        raise ExportError(f"{path}: cannot read: {error}") from None
+    tensors = {}
+    for begin, _, name, dtype, shape in spans:
         count = math.prod(shape)
         if count == 0:
             tensors[name] = torch.empty(shape, dtype=dtype)
@@ -404,10 +434,10 @@ def read_safetensors(path: Path) -> Dict[str, Tensor]:
     return tensors
 
 
-def read_torch_checkpoint(path: Path) -> Dict[str, Tensor]:
+def read_torch_checkpoint(path: Path, device: str = "cpu") -> Dict[str, Tensor]:
     try:
         # weights_only: unpickles tensors and containers only, never code.
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # torch reports corrupt archives with assorted exception types
         raise ExportError(f"{path}: cannot read PyTorch weights: {error}") from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, Tensor)
@@ -416,20 +446,28 @@ def read_torch_checkpoint(path: Path) -> Dict[str, Tensor]:
     return state
 
 
-WEIGHT_FILES = (("model.safetensors", read_safetensors), ("pytorch_model.bin", read_torch_checkpoint))
+def torch_checkpoint_shapes(path: Path) -> Dict[str, Tensor]:
+    """The tensors of a pytorch_model.bin on the meta device: shapes and dtypes, no data."""
+    return read_torch_checkpoint(path, device="meta")
 
 
-def find_weights(source: Path) -> Tuple[Path, Dict[str, Tensor]]:
-    for name, reader in WEIGHT_FILES:
-        path = source / name
+# File name, reader of the tensors, reader of their shapes alone.
+WeightFile = Tuple[str, Callable[[Path], Dict[str, Tensor]], Callable[[Path], Dict[str, Tensor]]]
+WEIGHT_FILES: Tuple[WeightFile, ...] = (("model.safetensors", read_safetensors, safetensors_shapes),
+                                        ("pytorch_model.bin", read_torch_checkpoint, torch_checkpoint_shapes))
+
+
+def find_weights(source: Path) -> Tuple[Path, WeightFile]:
+    for weight_file in WEIGHT_FILES:
+        path = source / weight_file[0]
         if path.is_file():
-            return path, reader(path)
-    sharded = [name + ".index.json" for name, _ in WEIGHT_FILES if (source / (name + ".index.json")).exists()]
+            return path, weight_file
+    sharded = [name + ".index.json" for name, _, _ in WEIGHT_FILES if (source / (name + ".index.json")).exists()]
     if sharded:
         raise ExportError(f"{source / sharded[0]}: sharded checkpoints are not supported; "
                           "merge the shards into one model.safetensors or pytorch_model.bin")
     raise ExportError(f"{source}: no weights found (expected "
-                      f"{' or '.join(name for name, _ in WEIGHT_FILES)})")
+                      f"{' or '.join(name for name, _, _ in WEIGHT_FILES)})")
 
 
 def sha256_of(path: Path) -> str:
@@ -512,6 +550,43 @@ def normalize_checkpoint_keys(state: Dict[str, Tensor], architecture: str,
             raise ExportError(f"{path}: parameter {name!r} appears twice (with and without {prefix!r})")
         encoder_state[name] = tensor
     return encoder_state, key_prefix
+
+
+def check_config_sizes(config: EncoderConfig, shapes: Dict[str, Tensor], key_prefix: str, path: Path) -> None:
+    """Compares the sizes config.json gives with the checkpoint's tensor shapes (meta
+    tensors: no data) before a model of those sizes is allocated: a config that does not
+    describe the weights would otherwise allocate whatever it asks for (vocab_size
+    8000000 at hidden 768: 24 GB) before failing."""
+    if config.architecture == "bert":
+        layer = "encoder.layer.0."
+    else:
+        layer = "encoder.albert_layer_groups.0.albert_layers.0."
+    sources = LAYER_SOURCES[config.architecture]
+    width_field = "embedding_size" if config.architecture == "albert" else "hidden_size"
+    # (config.json field, its value, tensor, dimension the field sizes)
+    checks = [
+        ("vocab_size", config.vocab_size, "embeddings.word_embeddings.weight", 0),
+        (width_field, config.embedding_size, "embeddings.word_embeddings.weight", 1),
+        ("max_position_embeddings", config.max_positions, "embeddings.position_embeddings.weight", 0),
+        ("type_vocab_size", config.type_vocab_size, "embeddings.token_type_embeddings.weight", 0),
+        ("hidden_size", config.hidden_size, layer + sources["qkv"][0] + ".weight", 0),
+        ("intermediate_size", config.intermediate_size, layer + sources["intermediate"][0] + ".weight", 0),
+    ]
+    for field, value, name, dimension in checks:
+        tensor = shapes.get(name)
+        if tensor is None:
+            raise ExportError(f"{path}: weights do not match {config.origin}: missing {key_prefix}{name}, "
+                              f"which sizes {field}")
+        if tensor.dim() != 2 or tensor.shape[dimension] != value:
+            raise ExportError(f"{config.origin}: {field} is {value} but {path.name} has {key_prefix}{name} "
+                              f"of shape {list(tensor.shape)}; config.json does not describe these weights")
+    if config.architecture == "bert":
+        indices = {int(key.split(".")[2]) for key in shapes
+                   if key.startswith("encoder.layer.") and key.split(".")[2].isdigit()}
+        if max(indices) + 1 != config.num_layers:
+            raise ExportError(f"{config.origin}: num_hidden_layers is {config.num_layers} but {path.name} has "
+                              f"{max(indices) + 1} layers ({key_prefix}encoder.layer.0 to {max(indices)}); "
+                              "config.json does not describe these weights")
 
 
 def describe_keys(keys: List[str], key_prefix: str, limit: int = 12) -> str:
@@ -861,6 +936,8 @@ def write_bundle(staging: Path, model: Encoder, config: EncoderConfig, tokenizer
     with open(staging / "tokenizer_config.json", "w", encoding="utf-8") as stream:
         json.dump(tokenizer.config, stream, indent=2, ensure_ascii=False)
         stream.write("\n")
+    # bert-embed verifies the files a run uses against these before using them.
+    file_hashes = {path.name: sha256_of(path) for path in sorted(staging.iterdir())}
 
     bundle_info = {
         "format_version": FORMAT_VERSION,
@@ -884,6 +961,7 @@ def write_bundle(staging: Path, model: Encoder, config: EncoderConfig, tokenizer
             "special_ids": tokenizer.special_ids,
         },
         "source": source,
+        "files": file_hashes,
         "exporter": {"torch_version": torch.__version__, "script": SCRIPT_NAME},
     }
     with open(staging / "bundle.json", "w", encoding="utf-8") as stream:
@@ -941,8 +1019,10 @@ def export(args) -> Path:
         source_info = {"dir": (source or tokenizer_dir).resolve().name, "weights_file": None,
                        "sha256": digest, "random_init": True, "seed": args.seed}
     else:
-        weights_path, state = find_weights(source)
-        state, key_prefix = normalize_checkpoint_keys(state, config.architecture, weights_path)
+        weights_path, (_, read_weights, read_shapes) = find_weights(source)
+        shapes, key_prefix = normalize_checkpoint_keys(read_shapes(weights_path), config.architecture, weights_path)
+        check_config_sizes(config, shapes, key_prefix, weights_path)
+        state, key_prefix = normalize_checkpoint_keys(read_weights(weights_path), config.architecture, weights_path)
         model = Encoder(config, has_pooler=any(key.startswith("pooler.") for key in state))
         load_checkpoint_weights(model, config, state, key_prefix, weights_path)
         del state
@@ -1024,8 +1104,19 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     return args
 
 
+def stop_on_signal(signum: int, frame) -> None:
+    """SIGINT and SIGTERM end the export through an exception, which removes the
+    partial bundle (up to the size of model.pt) on its way out; further signals are
+    ignored so that the clean-up finishes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+
 def main(argv: List[str]) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGINT, stop_on_signal)
+    signal.signal(signal.SIGTERM, stop_on_signal)
     try:
         with torch.no_grad():
             export(args)
@@ -1033,7 +1124,11 @@ def main(argv: List[str]) -> int:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return 130
+        print(f"{PROG}: interrupted; removed the partial bundle", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Terminated:
+        print(f"{PROG}: terminated; removed the partial bundle", file=sys.stderr)
+        return 128 + signal.SIGTERM
     return 0
 
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <string_view>
 
+#include "bert_embed/model/bundle_files.h"
 #include "bert_embed/pipeline/pipeline.h"
 
 namespace bert_embed {
@@ -99,6 +100,7 @@ void check_text_input_options(TextInputOptions& options) {
 TextStage load_text_stage(const TextInputOptions& options) {
   TextStage stage;
   stage.bundle = read_bundle_info(options.model_dir);
+  verify_tokenizer_files(stage.bundle);
   stage.tokenizer = load_bundle_tokenizer(stage.bundle);
   stage.settings = TokenizeSettings{resolve_max_length(options.max_length, stage.bundle), options.on_overflow};
   return stage;

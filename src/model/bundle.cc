@@ -1,13 +1,19 @@
 #include "bert_embed/model/bundle.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "model/export_command.h"
 
 namespace bert_embed {
 namespace {
@@ -15,13 +21,15 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr int kSupportedFormatVersion = 1;
-constexpr std::string_view kExportUsage = "scripts/export_model.py SOURCE_DIR BUNDLE_DIR";
+// 2: bundle.json records the sha256 of every file.
+constexpr int kSupportedFormatVersion = 2;
 
 // bundle.json with accessors whose errors name the file and the (dotted) field.
 class BundleJson {
  public:
   BundleJson(fs::path file, json root) : file_(std::move(file)), root_(std::move(root)) {}
+
+  const json& root() const { return root_; }
 
   const json& field(std::string_view name) const {
     const json* node = find(name);
@@ -89,6 +97,25 @@ class BundleJson {
     return value.get<std::vector<std::string>>();
   }
 
+  // A JSON object mapping plain file names to sha256 hex digests.
+  std::map<std::string, std::string> file_hashes(std::string_view name) const {
+    const json& value = field(name);
+    if (!value.is_object()) fail(name, "must be an object of file name -> sha256, got " + value.dump());
+    std::map<std::string, std::string> hashes;
+    for (const auto& [file, digest] : value.items()) {
+      const std::string entry = std::string(name) + "." + file;
+      if (file.empty() || file == "." || file == ".." || file.find('/') != std::string::npos) {
+        fail(entry, "is not a file name of the bundle directory");
+      }
+      if (!digest.is_string() || digest.get<std::string>().size() != 64 ||
+          digest.get<std::string>().find_first_not_of("0123456789abcdef") != std::string::npos) {
+        fail(entry, "must be a sha256 of 64 lowercase hex digits, got " + digest.dump());
+      }
+      hashes.emplace(file, digest.get<std::string>());
+    }
+    return hashes;
+  }
+
   [[noreturn]] void fail(std::string_view name, const std::string& problem) const {
     throw std::runtime_error(file_.string() + ": field '" + std::string(name) + "' " + problem);
   }
@@ -121,7 +148,15 @@ BundleJson load_bundle_json(const fs::path& dir) {
                              "; make a bundle with " + std::string(kExportUsage));
   }
   const fs::path file = dir / "bundle.json";
+  std::error_code ignored;
+  if (fs::is_directory(file, ignored)) {
+    throw std::runtime_error(file.string() + " cannot be read: it is a directory; re-export the bundle with " +
+                             std::string(kExportUsage));
+  }
   std::ifstream in(file);
+  if (!in && errno != ENOENT) {
+    throw std::runtime_error(file.string() + " cannot be read: " + std::strerror(errno));
+  }
   if (!in) {
     const bool is_checkpoint = fs::exists(dir / "config.json");
     throw std::runtime_error(
@@ -174,6 +209,24 @@ TokenizerDescription read_tokenizer_description(const BundleJson& bundle, const 
   return description;
 }
 
+// The command that exports this bundle again, as far as bundle.json tells it.
+std::string reexport_command(const BundleJson& bundle, const fs::path& dir) {
+  const json& root = bundle.root();
+  const json source = root.contains("source") && root["source"].is_object() ? root["source"] : json::object();
+  std::string command = "scripts/export_model.py --force";
+  if (root.value("int8_model", json()) == json(true)) command += " --int8";
+  if (source.value("random_init", json()) == json(true)) {
+    return command + " --random-init --seed " + source.value("seed", json(0)).dump() +
+           " (--preset NAME | --config FILE) --vocab TOKENIZER_DIR " + dir.string();
+  }
+  command += " SOURCE_DIR " + dir.string();
+  const json checkpoint = source.value("dir", json());
+  if (checkpoint.is_string()) {
+    command += " (SOURCE_DIR: the checkpoint directory '" + checkpoint.get<std::string>() + "' it came from)";
+  }
+  return command;
+}
+
 }  // namespace
 
 BundleInfo read_bundle_info(const fs::path& dir) {
@@ -183,7 +236,8 @@ BundleInfo read_bundle_info(const fs::path& dir) {
   if (format_version != kSupportedFormatVersion) {
     bundle.fail("format_version", "is " + std::to_string(format_version) + " but this bert-embed reads " +
                                       std::to_string(kSupportedFormatVersion) +
-                                      "; re-export the bundle with its scripts/export_model.py");
+                                      " (bundles that record the sha256 of their files); re-export it: " +
+                                      reexport_command(bundle, dir));
   }
 
   BundleInfo info;
@@ -198,6 +252,7 @@ BundleInfo read_bundle_info(const fs::path& dir) {
   info.has_int8_model = bundle.boolean("int8_model");
   info.tokenizer = read_tokenizer_description(bundle, dir);
   info.weights_sha256 = bundle.string("source.sha256");
+  info.file_sha256 = bundle.file_hashes("files");
   if (info.architecture == "bert" && info.embedding_size != info.hidden_size) {
     bundle.fail("embedding_size", "is " + std::to_string(info.embedding_size) +
                                       " but a bert model embeds at hidden_size " +

@@ -1,7 +1,10 @@
 #include "bert_embed/model/bundle.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -22,7 +25,7 @@ using test::TempDir;
 
 json valid_bundle_json() {
   return json::parse(R"({
-    "format_version": 1, "architecture": "bert",
+    "format_version": 2, "architecture": "bert",
     "num_layers": 2, "hidden_size": 128, "num_attention_heads": 2, "intermediate_size": 512,
     "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 30522, "embedding_size": 128,
     "hidden_act": "gelu", "layer_norm_eps": 1e-12, "has_pooler": true, "int8_model": false,
@@ -30,6 +33,8 @@ json valid_bundle_json() {
                   "do_lower_case": true, "strip_accents": true, "tokenize_chinese_chars": true,
                   "special_ids": {"cls": 101, "sep": 102, "pad": 0, "unk": 100, "mask": 103}},
     "source": {"dir": "tiny-uncased", "weights_file": "pytorch_model.bin", "sha256": "ab12", "random_init": false},
+    "files": {"model.pt": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+              "vocab.txt": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
     "exporter": {"torch_version": "1.13.0", "script": "scripts/export_model.py"}
   })");
 }
@@ -75,6 +80,9 @@ TEST(ReadBundleInfo, ReadsEveryField) {
   EXPECT_TRUE(info.has_int8_model);
   EXPECT_TRUE(std::holds_alternative<WordPieceSettings>(info.tokenizer.pieces));
   EXPECT_EQ(info.weights_sha256, "ab12");
+  EXPECT_EQ(info.file_sha256, (std::map<std::string, std::string>{
+                                  {"model.pt", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+                                  {"vocab.txt", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}));
 }
 
 TEST(ReadBundleInfo, AcceptsFactorizedAlbertEmbeddings) {
@@ -96,7 +104,8 @@ TEST(ReadBundleInfo, AcceptsFactorizedAlbertEmbeddings) {
 TEST(ReadBundleInfo, NamesEachMissingField) {
   const char* required[] = {"/format_version", "/architecture",   "/num_layers", "/hidden_size",
                             "/embedding_size", "/max_position_embeddings",       "/vocab_size",
-                            "/has_pooler",     "/int8_model",     "/tokenizer/kind", "/source/sha256"};
+                            "/has_pooler",     "/int8_model",     "/tokenizer/kind", "/source/sha256",
+                            "/files"};
   for (const char* pointer : required) {
     SCOPED_TRACE(pointer);
     json bundle = valid_bundle_json();
@@ -135,9 +144,63 @@ TEST(ReadBundleInfo, NamesAFieldOutOfRange) {
 }
 
 TEST(ReadBundleInfo, RefusesAnotherFormatVersion) {
-  const std::string message = error_for(with(valid_bundle_json(), "/format_version"_json_pointer, 2));
-  EXPECT_NE(message.find("field 'format_version' is 2 but this bert-embed reads 1"), std::string::npos)
+  const std::string message = error_for(with(valid_bundle_json(), "/format_version"_json_pointer, 3));
+  EXPECT_NE(message.find("field 'format_version' is 3 but this bert-embed reads 2"), std::string::npos)
       << message;
+}
+
+// Version 1 bundles record no file hashes: the message gives the command that
+// makes a version 2 bundle in their place.
+TEST(ReadBundleInfo, RefusesAVersion1BundleWithTheCommandToReExportIt) {
+  const TempDir dir;
+  json bundle = with(valid_bundle_json(), "/format_version"_json_pointer, 1);
+  bundle["int8_model"] = true;
+  write_file(dir.path() / "bundle.json", bundle.dump());
+  try {
+    read_bundle_info(dir.path());
+    FAIL() << "no error";
+  } catch (const std::runtime_error& error) {
+    EXPECT_EQ(std::string(error.what()),
+              (dir.path() / "bundle.json").string() +
+                  ": field 'format_version' is 1 but this bert-embed reads 2 (bundles that record the sha256 of "
+                  "their files); re-export it: scripts/export_model.py --force --int8 SOURCE_DIR " +
+                  dir.path().string() + " (SOURCE_DIR: the checkpoint directory 'tiny-uncased' it came from)");
+  }
+}
+
+TEST(ReadBundleInfo, RefusesMalformedFileHashes) {
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/files"_json_pointer, json::array())),
+            ": field 'files' must be an object of file name -> sha256, got []");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/files/vocab.txt"_json_pointer, "ABC")),
+            ": field 'files.vocab.txt' must be a sha256 of 64 lowercase hex digits, got \"ABC\"");
+  json outside = valid_bundle_json();
+  outside["files"]["../secret"] = outside["files"]["vocab.txt"];
+  EXPECT_EQ(error_for(outside), ": field 'files.../secret' is not a file name of the bundle directory");
+}
+
+TEST(ReadBundleInfo, SaysBundleJsonIsUnreadableRatherThanMissing) {
+  const TempDir dir;
+  std::filesystem::create_directory(dir.path() / "bundle.json");
+  EXPECT_EQ(error_message<std::runtime_error>([&] { read_bundle_info(dir.path()); }),
+            (dir.path() / "bundle.json").string() +
+                " cannot be read: it is a directory; re-export the bundle with "
+                "scripts/export_model.py SOURCE_DIR BUNDLE_DIR");
+}
+
+TEST(ReadBundleInfo, SaysWhyBundleJsonCannotBeOpened) {
+  const TempDir dir;
+  std::filesystem::create_symlink("bundle.json", dir.path() / "bundle.json");  // a loop
+  EXPECT_EQ(error_message<std::runtime_error>([&] { read_bundle_info(dir.path()); }),
+            (dir.path() / "bundle.json").string() + " cannot be read: Too many levels of symbolic links");
+}
+
+TEST(ReadBundleInfo, SaysBundleJsonIsUnreadableWithTheReason) {
+  if (geteuid() == 0) GTEST_SKIP() << "root reads files of any mode";
+  const TempDir dir;
+  write_file(dir.path() / "bundle.json", valid_bundle_json().dump());
+  std::filesystem::permissions(dir.path() / "bundle.json", std::filesystem::perms::none);
+  EXPECT_EQ(error_message<std::runtime_error>([&] { read_bundle_info(dir.path()); }),
+            (dir.path() / "bundle.json").string() + " cannot be read: Permission denied");
 }
 
 TEST(ReadBundleInfo, RefusesBertWithFactorizedEmbeddings) {
@@ -146,7 +209,7 @@ TEST(ReadBundleInfo, RefusesBertWithFactorizedEmbeddings) {
 }
 
 TEST(ReadBundleInfo, ReportsInvalidJson) {
-  const std::string message = error_for_text(R"({"format_version": 1,)");
+  const std::string message = error_for_text(R"({"format_version": 2,)");
   EXPECT_EQ(message.rfind(": invalid JSON: ", 0), 0u) << message;
 }
 

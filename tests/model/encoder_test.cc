@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "bundle_copy.h"
 #include "expect_error.h"
 #include "fixtures.h"
 #include "temp_dir.h"
@@ -19,26 +20,13 @@ namespace bert_embed {
 namespace {
 
 namespace fs = std::filesystem;
+using test::copy_bundle;
+using test::edit_bundle_json;
 using test::error_message;
+using test::record_sha256;
 using test::TempDir;
 
 constexpr const char* kBundle = "tiny-uncased";  // 2 layers, hidden 128, pooler
-
-// A copy of a test bundle without the int8 model, which no test here edits.
-fs::path copy_bundle(const TempDir& temp, const std::string& model) {
-  const fs::path copy = temp.path() / model;
-  fs::create_directory(copy);
-  for (const fs::directory_entry& entry : fs::directory_iterator(test::test_bundle(model))) {
-    if (entry.path().filename() != "model.int8.pt") fs::copy(entry.path(), copy / entry.path().filename());
-  }
-  return copy;
-}
-
-void edit_bundle_json(const fs::path& bundle, const std::function<void(nlohmann::json&)>& edit) {
-  nlohmann::json value = nlohmann::json::parse(std::ifstream(bundle / "bundle.json"));
-  edit(value);
-  std::ofstream(bundle / "bundle.json") << value.dump(2);
-}
 
 Encoding encoding_of(std::vector<std::int64_t> ids) {
   Encoding encoding;
@@ -195,6 +183,7 @@ TEST(EncoderLoad, NamesATruncatedModelFile) {
   const TempDir temp;
   const fs::path bundle = copy_bundle(temp, kBundle);
   fs::resize_file(bundle / "model.pt", fs::file_size(bundle / "model.pt") / 2);
+  record_sha256(bundle, "model.pt");
   const std::string message = error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); });
   EXPECT_CONTAINS(message, (bundle / "model.pt").string() + ": not a loadable TorchScript module (");
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
@@ -204,6 +193,7 @@ TEST(EncoderLoad, NamesAModelFileThatIsNotTorchScript) {
   const TempDir temp;
   const fs::path bundle = copy_bundle(temp, kBundle);
   std::ofstream(bundle / "model.pt") << "not a zip archive";
+  record_sha256(bundle, "model.pt");
   EXPECT_CONTAINS(error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); }),
                   (bundle / "model.pt").string() + ": not a loadable TorchScript module (");
 }
@@ -241,6 +231,61 @@ TEST(EncoderLoad, ReportsAMissingBundleJsonField) {
   edit_bundle_json(bundle, [](nlohmann::json& value) { value.erase("hidden_size"); });
   EXPECT_EQ(error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); }),
             (bundle / "bundle.json").string() + ": field 'hidden_size' missing");
+}
+
+// 4 KB of flipped bytes in the weights used to load and run, moving vectors by up to 0.5.
+TEST(EncoderLoad, RefusesAModelFileModifiedAfterExport) {
+  const TempDir temp;
+  const fs::path bundle = copy_bundle(temp, kBundle);
+  const fs::path model = bundle / "model.pt";
+  {
+    std::fstream file(model, std::ios::in | std::ios::out | std::ios::binary);
+    const std::streamoff middle = static_cast<std::streamoff>(fs::file_size(model) / 2);
+    std::string block(4096, '\0');
+    file.seekg(middle);
+    file.read(block.data(), static_cast<std::streamsize>(block.size()));
+    for (char& byte : block) byte = static_cast<char>(~byte);
+    file.seekp(middle);
+    file.write(block.data(), static_cast<std::streamsize>(block.size()));
+  }
+  const std::string message = error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); });
+  EXPECT_CONTAINS(message, model.string() + " has sha256 ");
+  EXPECT_CONTAINS(message, "but " + (bundle / "bundle.json").string() + " records ");
+  EXPECT_CONTAINS(message, "modified or corrupted after export");
+}
+
+TEST(EncoderLoad, VerifiesTheInt8ModelWhenRunningInt8) {
+  const TempDir temp;
+  const fs::path bundle = copy_bundle(temp, kBundle, /*with_int8=*/true);
+  std::ofstream(bundle / "model.int8.pt", std::ios::app) << "appended";
+  EncoderOptions options;
+  options.dtype = DType::kInt8;
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { Encoder encoder(bundle, options); }),
+                  (bundle / "model.int8.pt").string() + " has sha256 ");
+  EXPECT_NO_THROW(Encoder(bundle, EncoderOptions{}));
+}
+
+TEST(EncoderLoad, RefusesAModifiedTokenizerFile) {
+  const TempDir temp;
+  const fs::path bundle = copy_bundle(temp, kBundle);
+  std::ofstream(bundle / "vocab.txt", std::ios::app) << "extra-token\n";
+  EXPECT_CONTAINS(error_message<std::runtime_error>([&] { Encoder encoder(bundle, EncoderOptions{}); }),
+                  (bundle / "vocab.txt").string() + " has sha256 ");
+}
+
+// Errors raised inside the TorchScript interpreter come with its traceback;
+// the message keeps the line that says what went wrong.
+TEST(EncoderRun, ReportsAnErrorRaisedInsideTheModuleOnOneLine) {
+  const TempDir temp;
+  const fs::path bundle = copy_bundle(temp, kBundle);
+  edit_bundle_json(bundle, [](nlohmann::json& value) { value["max_position_embeddings"] = 1024; });
+  const Encoder encoder(bundle, EncoderOptions{});
+  const Encoding text = encoding_of(std::vector<std::int64_t>(600, 1000));
+  const std::string message =
+      error_message<std::runtime_error>([&] { encoder.encode(make_model_input({&text}, 0), {1}); });
+  EXPECT_CONTAINS(message, (bundle / "model.pt").string() + ": encode() failed: ");
+  EXPECT_CONTAINS(message, "encode: 600 tokens exceed the model's 512 positions");
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,9 @@ struct BundleInfo {
   bool has_int8_model = false;  // model.int8.pt present
   TokenizerDescription tokenizer;  // bundle.json's tokenizer section
   std::string weights_sha256;
+  // Every file of the bundle but bundle.json -> its sha256 (64 lowercase hex
+  // digits); see bundle_files.h.
+  std::map<std::string, std::string> file_sha256;
 };
 
 // Reads and validates bundle.json; errors name the file and the field.

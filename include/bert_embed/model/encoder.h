@@ -53,9 +53,11 @@ struct EncoderOutput {
 class Encoder {
  public:
   // Loads bundle_dir/model.pt (model.int8.pt for DType::kInt8) and checks it
-  // against bundle.json. Throws std::invalid_argument for bad options and
-  // std::runtime_error (naming the file) for a missing, corrupt or
-  // inconsistent bundle. Process-wide settings (threads, caches) are the
+  // against bundle.json. Before loading, verifies the sha256 of the model and
+  // of the tokenizer files (bundle_files.h) and refuses operators outside the
+  // encoder's allow-list (module_check.h). Throws std::invalid_argument for
+  // bad options and std::runtime_error (one line, naming the file) for a
+  // missing, modified, corrupt, inconsistent or refused bundle. Process-wide settings (threads, caches) are the
   // command's: see runtime.h. encode() hands free heap pages back to the
   // system after every batch.
   Encoder(const std::filesystem::path& bundle_dir, const EncoderOptions& options);
