@@ -147,6 +147,12 @@ void check_embed_options(const CLI::App& app, EmbedOptions& options) {
   if (!options.stats.empty() && !options.save_stats.empty()) {
     throw UsageError("--stats applies saved statistics, --save-stats saves fitted ones: use one");
   }
+  if (options.save_stats == "-" ||
+      (!options.save_stats.empty() &&
+       std::filesystem::weakly_canonical(options.save_stats) == std::filesystem::weakly_canonical(options.output))) {
+    throw UsageError("--save-stats needs a file of its own (a manifest with arrays beside it), not " +
+                     options.save_stats.string());
+  }
 }
 
 template <typename Action>
@@ -207,10 +213,14 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
     const OutputFile probe(options.save_stats);  // fails now, not after the whole input, when unwritable
   }
   WriterSink written(*writer, postprocessing ? &postprocessor : nullptr, writer_options.per_token);
+  RunSummary summary;
   std::optional<FittingSink> fitted;
   if (fit_on_input) {
     fitted.emplace(postprocessor, spec, written, spool_directory(options.output), [&] {
-      if (!options.save_stats.empty()) postprocessor.save(outputs, options.save_stats, vector_source);
+      if (options.save_stats.empty()) return;
+      InputDescription fitted_on = provenance.input;
+      fitted_on.end_record = summary.lines;
+      postprocessor.save(outputs, options.save_stats, vector_source, fitted_on);
     });
   }
   VectorSink& sink = fitted ? static_cast<VectorSink&>(*fitted) : written;
@@ -218,7 +228,7 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   const Embedder embedder(encoder, text.tokenizer, {spec});
   Batcher batcher(options.batch, options.window);
   ProgressLine progress(options.progress && !common.quiet, source.input_size());
-  const RunSummary summary = run_pipeline(source, batcher, embedder, {&sink}, progress);
+  summary = run_pipeline(source, batcher, embedder, {&sink}, progress);
   sink.finish();
   outputs.commit();
   if (!common.quiet) std::cerr << "bert-embed: " << format_summary(summary) << '\n';

@@ -379,7 +379,8 @@ std::vector<PostProcessor::FittedArray> PostProcessor::fitted_arrays() const {
   return arrays;
 }
 
-void PostProcessor::save(OutputSet& outputs, const fs::path& file, const VectorSource& source) const {
+void PostProcessor::save(OutputSet& outputs, const fs::path& file, const VectorSource& source,
+                         const InputDescription& input) const {
   if (!needs_statistics()) {
     throw std::invalid_argument(
         "no statistics to save: none of whiten, remove-top and standardize is on");
@@ -395,6 +396,7 @@ void PostProcessor::save(OutputSet& outputs, const fs::path& file, const VectorS
   manifest.kind = kStatisticsKind;
   manifest.bert_embed_version = bert_embed_version();
   manifest.source = source;
+  manifest.input = input;
   manifest.postprocess = describe_fitted(options_);
   manifest.format = "npy";
   manifest.output_dtype = "float64";

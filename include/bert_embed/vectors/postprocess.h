@@ -90,7 +90,9 @@ class PostProcessor {
   // [slots, w], where w is K with whitening, else dim. The arrays are
   // added to `outputs`, which commits them with the run's other files, the
   // manifest last. `source` must describe the fitted vectors (slots, dim).
-  void save(OutputSet& outputs, const std::filesystem::path& file, const VectorSource& source) const;
+  // `input`, when known, says which texts the statistics were fitted on.
+  void save(OutputSet& outputs, const std::filesystem::path& file, const VectorSource& source,
+            const InputDescription& input = {}) const;
   // The same in a set of its own, committed at once.
   void save(const std::filesystem::path& file, const VectorSource& source) const;
   // Reads statistics written by save(). Refused, naming the file: a manifest
