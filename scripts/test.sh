@@ -19,21 +19,27 @@ if [ ! -d "$fixtures" ]; then
   exit 1
 fi
 
+# Three builds of the same sources: ccache (keyed on paths relative to the
+# checkout) lets a rerun, or a CI run on a machine that built before, skip
+# unchanged files.
+export CCACHE_BASEDIR="$PWD"
+launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
 echo "== Release build and tests" >&2
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures" "${launcher[@]}"
 cmake --build build -j "$jobs"
 (cd build && ctest --output-on-failure --no-tests=error -j "$jobs")
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build of the stage and end-to-end tests" >&2
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERT_EMBED_SANITIZE=address \
-  -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures"
+  -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures" "${launcher[@]}"
 cmake --build build-sanitize -j "$jobs" \
   --target text_tests model_tests vectors_tests io_tests pipeline_tests cli_tests
 (cd build-sanitize && ctest --output-on-failure --no-tests=error -j "$jobs")
 
 echo "== ThreadSanitizer build of the pipeline's tests" >&2
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERT_EMBED_SANITIZE=thread \
-  -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures"
+  -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures" "${launcher[@]}"
 cmake --build build-tsan --target pipeline_tests -j "$jobs"
 (cd build-tsan && ctest --output-on-failure --no-tests=error -j "$jobs" -L pipeline_tests)
 
