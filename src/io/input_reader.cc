@@ -137,10 +137,14 @@ class InputReader::StreamSource final : public Source {
  public:
   StreamSource(std::istream& in, std::string name) : in_(in), name_(std::move(name)) {}
 
+  // What the stream has ready, at least one byte unless it ended: a pipe's
+  // lines are passed on as they come (a co-process waits for each one's
+  // vector), not once a buffer of them has gathered, as istream::read would.
   std::size_t read(char* data, std::size_t size) override {
-    in_.read(data, static_cast<std::streamsize>(size));
+    const bool ended = in_.peek() == std::char_traits<char>::eof();
     if (in_.bad()) throw std::runtime_error("error reading " + name_);
-    return static_cast<std::size_t>(in_.gcount());
+    if (ended) return 0;
+    return static_cast<std::size_t>(in_.readsome(data, static_cast<std::streamsize>(size)));
   }
 
  private:
