@@ -171,21 +171,18 @@ std::filesystem::path spool_directory(const std::filesystem::path& output) {
   return output == "-" ? std::filesystem::temp_directory_path() : std::filesystem::absolute(output).parent_path();
 }
 
-// Reads top to bottom like the pipeline it runs.
+// Reads top to bottom like the pipeline it runs. Everything that can be
+// checked without the model (input, layers, post-processing, every output
+// file) is checked before the model loads.
 void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   const TextStage text = load_text_stage(options.text);
   TextSource source(options.text.input, options.text.input_options, text.tokenizer, text.settings, RecordRange{},
                     options.window.max_lines);
-
-  apply_runtime_settings(RuntimeSettings{options.threads, options.encoder.dtype});
-  const Encoder encoder = as_usage_error([&] { return Encoder(text.bundle.dir, options.encoder); });
   const OutputSpec spec = as_usage_error([&] {
     return plan_output(options.layers, options.layer_aggregation, options.pooling, options.exclude_special,
                        text.bundle);
   });
   const VectorSource vector_source = describe_source(spec, text.bundle, options.encoder.dtype);
-  spdlog::info("model {}: {}, {} layers, hidden size {}; {} tokens at most per text", text.bundle.dir.string(),
-               text.bundle.architecture, text.bundle.num_layers, text.bundle.hidden_size, text.settings.max_length);
 
   PostProcessor postprocessor(options.postprocess);
   as_usage_error([&] { postprocessor.check_dimensions(spec.dim); });
@@ -225,6 +222,10 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   }
   VectorSink& sink = fitted ? static_cast<VectorSink&>(*fitted) : written;
 
+  apply_runtime_settings(RuntimeSettings{options.threads, options.encoder.dtype});
+  const Encoder encoder = as_usage_error([&] { return Encoder(text.bundle.dir, options.encoder); });
+  spdlog::info("model {}: {}, {} layers, hidden size {}; {} tokens at most per text", text.bundle.dir.string(),
+               text.bundle.architecture, text.bundle.num_layers, text.bundle.hidden_size, text.settings.max_length);
   const Embedder embedder(encoder, text.tokenizer, {spec});
   Batcher batcher(options.batch, options.window);
   ProgressLine progress(options.progress && !common.quiet, source.input_size());
