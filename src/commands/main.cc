@@ -1,6 +1,7 @@
 // bert-embed: text lines in, vectors out. Finds the subcommand (embed when
 // none is named), parses its options, runs it, and turns any failure into one
 // line on stderr and an exit status.
+#include <algorithm>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -72,13 +73,19 @@ int run(int argc, const char* const argv[]) {
     add_common_options(*sub, common);
     subcommands.emplace_back(sub, command.define(*sub, common));
   }
-  std::vector<std::string> args = with_subcommand(argc, argv);
-  std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
+  const std::vector<std::string> args = with_subcommand(argc, argv);
   try {
-    app.parse(args);
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // what CLI11 takes, and consumes
+    app.parse(reversed);
   } catch (const CLI::Success& answered) {
     return app.exit(answered);
   } catch (const CLI::ParseError& error) {
+    for (const Command& command : commands()) {
+      if (std::find(args.begin() + 1, args.end(), command.name) != args.end()) {
+        throw UsageError(std::string(error.what()) + " (a command comes first and its options after it: bert-embed " +
+                         std::string(command.name) + " [OPTIONS])");
+      }
+    }
     throw UsageError(std::string(error.what()) + " (bert-embed --help lists the options)");
   }
   configure_logging(common.log_level);

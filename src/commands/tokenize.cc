@@ -12,10 +12,11 @@
 namespace bert_embed {
 namespace {
 
-nlohmann::json describe(const TokenizedLine& line, const Tokenizer& tokenizer) {
-  nlohmann::json record = {{"index", line.index}};
+// ordered_json: keys in the order documented, index first.
+nlohmann::ordered_json describe(const TokenizedLine& line, const Tokenizer& tokenizer) {
+  nlohmann::ordered_json record = {{"index", line.index}};
   if (line.id) record["id"] = *line.id;
-  nlohmann::json tokens = nlohmann::json::array();
+  nlohmann::ordered_json tokens = nlohmann::ordered_json::array();
   for (const std::int64_t id : line.encoding.ids) tokens.push_back(tokenizer.id_to_token(id));
   record["tokens"] = std::move(tokens);
   record["ids"] = line.encoding.ids;
@@ -36,7 +37,7 @@ void run_tokenize(const TextInputOptions& options) {
     }
     // Invalid UTF-8 was refused or repaired by the reader; a token string
     // that is not UTF-8 (a byte-level piece) is written with U+FFFD.
-    out.stream() << describe(item->line, *text.tokenizer).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+    out.stream() << describe(item->line, *text.tokenizer).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
                  << '\n';
     out.check_written();
   }
