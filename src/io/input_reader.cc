@@ -137,10 +137,14 @@ class InputReader::StreamSource final : public Source {
  public:
   StreamSource(std::istream& in, std::string name) : in_(in), name_(std::move(name)) {}
 
+  // What the stream has ready, waiting only when it has nothing: a pipe's
+  // lines are handed on as they arrive. (istream::read would wait until it
+  // had filled `size` bytes, holding back lines a co-process waits for.)
   std::size_t read(char* data, std::size_t size) override {
-    in_.read(data, static_cast<std::streamsize>(size));
+    const bool at_end = std::istream::traits_type::eq_int_type(in_.peek(), std::istream::traits_type::eof());
     if (in_.bad()) throw std::runtime_error("error reading " + name_);
-    return static_cast<std::size_t>(in_.gcount());
+    if (at_end) return 0;
+    return static_cast<std::size_t>(in_.readsome(data, static_cast<std::streamsize>(size)));
   }
 
  private:
