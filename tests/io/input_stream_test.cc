@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "expect_error.h"
+#include "pipe.h"
 #include "temp_dir.h"
 
 namespace bert_embed {
@@ -23,27 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Both ends of a pipe, closed when the test ends.
-class Pipe {
- public:
-  Pipe() { EXPECT_EQ(pipe2(fds_, O_CLOEXEC), 0); }
-  ~Pipe() {
-    close_writer();
-    if (fds_[0] >= 0) close(fds_[0]);
-  }
-  int reader() const { return fds_[0]; }
-  void write_text(const std::string& text) {
-    ASSERT_EQ(write(fds_[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
-  }
-  void close_writer() {
-    if (fds_[1] >= 0) close(fds_[1]);
-    fds_[1] = -1;
-  }
-  // The reading end as /dev/fd/N, which InputStream opens as a path.
-  std::string path() const { return "/dev/fd/" + std::to_string(fds_[0]); }
-
- private:
-  int fds_[2] = {-1, -1};
 };
 
 std::string read_all(InputStream& input) {
@@ -69,7 +49,7 @@ TEST(InputStream, MissingFileIsNamed) {
 }
 
 TEST(InputStream, ReadsAPipeAndSaysWhenItWaits) {
-  Pipe pipe;
+  test::Pipe pipe;
   InputStream input(pipe.path());
   EXPECT_EQ(input.size_bytes(), std::nullopt);
   std::atomic<int> waits{0};
@@ -126,7 +106,7 @@ TEST(InputStream, DirectoryAsStdinIsAReadError) {
 }
 
 TEST(InputStream, InterruptEndsAReadBlockedOnAnOpenPipe) {
-  Pipe pipe;
+  test::Pipe pipe;
   InputStream input(pipe.path());
   std::promise<void> waiting;
   input.on_waiting([&] { waiting.set_value(); });
@@ -140,7 +120,7 @@ TEST(InputStream, InterruptEndsAReadBlockedOnAnOpenPipe) {
 }
 
 TEST(InputStream, InterruptBeforeReadingEndsTheInput) {
-  Pipe pipe;
+  test::Pipe pipe;
   pipe.write_text("never read\n");
   InputStream input(pipe.path());
   input.interrupt();

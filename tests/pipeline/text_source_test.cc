@@ -1,8 +1,5 @@
 #include "bert_embed/pipeline/text_source.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -15,6 +12,7 @@
 #include "bert_embed/model/bundle.h"
 #include "expect_error.h"
 #include "fixtures.h"
+#include "pipe.h"
 #include "temp_dir.h"
 
 namespace bert_embed {
@@ -28,25 +26,6 @@ std::shared_ptr<const Tokenizer> tiny_tokenizer() {
   return tokenizer;
 }
 
-// A pipe whose reading end TextSource opens as /dev/fd/N.
-class Pipe {
- public:
-  Pipe() { EXPECT_EQ(pipe2(fds_, O_CLOEXEC), 0); }
-  ~Pipe() {
-    close_writer();
-    close(fds_[0]);
-  }
-  std::string path() const { return "/dev/fd/" + std::to_string(fds_[0]); }
-  void write_text(const std::string& text) {
-    ASSERT_EQ(write(fds_[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
-  }
-  void close_writer() {
-    if (fds_[1] >= 0) close(fds_[1]);
-    fds_[1] = -1;
-  }
-
- private:
-  int fds_[2] = {-1, -1};
 };
 
 std::filesystem::path write_file(const test::TempDir& dir, const std::string& text) {
@@ -93,7 +72,7 @@ TEST(TextSource, RangeSelectsRecords) {
 
 // The next item of a source reading `pipe`, whose writer is closed (failing
 // the test) when the item has not come within seconds.
-SourceItem next_from_pipe(TextSource& source, Pipe& pipe) {
+SourceItem next_from_pipe(TextSource& source, test::Pipe& pipe) {
   auto item = std::async(std::launch::async, [&] { return source.next(); });
   if (item.wait_for(5s) != std::future_status::ready) {
     ADD_FAILURE() << "next() stayed blocked although lines were written";
@@ -109,7 +88,7 @@ SourceItem next_from_pipe(TextSource& source, Pipe& pipe) {
 // Was a defect: InputReader filled its 64 KiB buffer with istream::read,
 // which waits for the whole buffer, so the lines stayed behind the wait.
 TEST(TextSource, SaysWhenAPipeWaitsAfterItsLines) {
-  Pipe pipe;
+  test::Pipe pipe;
   TextSource source(pipe.path(), InputOptions{}, tiny_tokenizer(), TokenizeSettings{}, RecordRange{}, 8);
   pipe.write_text("first\nsecond\n");
   for (const std::size_t index : {0u, 1u}) {
@@ -130,7 +109,7 @@ TEST(TextSource, SaysWhenAPipeWaitsAfterItsLines) {
 // Was a defect: the reading thread, blocked on a pipe whose writer stays
 // open, was detached rather than stopped and joined.
 TEST(TextSource, DestructionStopsAThreadBlockedOnAnOpenPipe) {
-  Pipe pipe;
+  test::Pipe pipe;
   auto source = std::make_unique<TextSource>(pipe.path(), InputOptions{}, tiny_tokenizer(), TokenizeSettings{},
                                              RecordRange{}, 2);
   std::optional<SourceItem> waiting = source->next();
