@@ -24,8 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-};
-
 std::string read_all(InputStream& input) {
   return std::string(std::istreambuf_iterator<char>(input.stream()), std::istreambuf_iterator<char>());
 }

@@ -26,8 +26,6 @@ std::shared_ptr<const Tokenizer> tiny_tokenizer() {
   return tokenizer;
 }
 
-};
-
 std::filesystem::path write_file(const test::TempDir& dir, const std::string& text) {
   const auto file = dir.path() / "input.txt";
   std::ofstream(file, std::ios::binary) << text;
