@@ -87,8 +87,8 @@ SourceItem next_from_pipe(TextSource& source, test::Pipe& pipe) {
 // which waits for the whole buffer, so the lines stayed behind the wait.
 TEST(TextSource, SaysWhenAPipeWaitsAfterItsLines) {
   test::Pipe pipe;
+  pipe.write_text("first\nsecond\n");  // before the thread starts, which would otherwise find nothing yet
   TextSource source(pipe.path(), InputOptions{}, tiny_tokenizer(), TokenizeSettings{}, RecordRange{}, 8);
-  pipe.write_text("first\nsecond\n");
   for (const std::size_t index : {0u, 1u}) {
     const SourceItem item = next_from_pipe(source, pipe);
     EXPECT_EQ(item.kind, SourceItem::Kind::kLine);
