@@ -13,20 +13,21 @@
 namespace bert_embed {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-#define BERT_EMBED_ASAN 1
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define BERT_EMBED_SANITIZER_RUNTIME 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BERT_EMBED_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define BERT_EMBED_SANITIZER_RUNTIME 1
 #endif
 #endif
 
 // RTLD_DEEPBIND binds the plugin's libsentencepiece to its own protobuf.
-// AddressSanitizer refuses RTLD_DEEPBIND, so sanitizer builds load the plugin
+// AddressSanitizer and ThreadSanitizer refuse RTLD_DEEPBIND (it would bind
+// the plugin past their interceptors), so sanitizer builds load the plugin
 // into a link-map namespace of its own instead, which isolates it completely
 // (at the cost of a second C library in the process, acceptable in tests).
 void* open_isolated(const std::filesystem::path& file) {
-#ifdef BERT_EMBED_ASAN
+#ifdef BERT_EMBED_SANITIZER_RUNTIME
   return dlmopen(LM_ID_NEWLM, file.c_str(), RTLD_NOW | RTLD_LOCAL);
 #else
   return dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
