@@ -50,7 +50,7 @@ void FittingSink::consume(const WindowVectors& vectors) {
 
 void FittingSink::finish() {
   postprocessor_.fit(statistics_);
-  on_fitted_();
+  if (on_fitted_) on_fitted_();
   std::int64_t first = 0;
   for (std::size_t window = 0; window < windows_.size(); ++window) {
     windows_[window].rows = spool_.read(first, window_rows_[window]);

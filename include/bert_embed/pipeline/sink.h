@@ -49,7 +49,7 @@ class WriterSink : public VectorSink {
 // Post-processing fitted on the input itself, in two passes with flat
 // memory: consume() accumulates the statistics and spools each window's raw
 // vectors to a temporary file (only the lines' ids, tokens and spans stay in
-// memory); finish() fits the post-processor, calls on_fitted (to save the
+// memory); finish() fits the post-processor, calls on_fitted, if any (to save the
 // statistics), then reads the windows back one at a time into `writer`,
 // which applies the fitted post-processing, and finishes it.
 class FittingSink : public VectorSink {
