@@ -135,17 +135,20 @@ class InputReader::DescriptorSource final : public Source {
 
 class InputReader::StreamSource final : public Source {
  public:
-  StreamSource(std::istream& in, std::string name) : in_(in), name_(std::move(name)) {}
+  explicit StreamSource(std::istream& in) : in_(in) {}
 
+  // What the stream has ready, waiting only when it has nothing: istream::read
+  // would wait for `size` bytes, holding back a pipe's lines until 64 KiB
+  // came or the writer closed it. Read errors propagate from the buffer.
   std::size_t read(char* data, std::size_t size) override {
-    in_.read(data, static_cast<std::streamsize>(size));
-    if (in_.bad()) throw std::runtime_error("error reading " + name_);
-    return static_cast<std::size_t>(in_.gcount());
+    std::streambuf& buffer = *in_.rdbuf();
+    if (std::streambuf::traits_type::eq_int_type(buffer.sgetc(), std::streambuf::traits_type::eof())) return 0;
+    const std::streamsize ready = std::min(buffer.in_avail(), static_cast<std::streamsize>(size));
+    return static_cast<std::size_t>(buffer.sgetn(data, ready));
   }
 
  private:
   std::istream& in_;
-  std::string name_;
 };
 
 InputReader::InputReader(const std::filesystem::path& path, InputOptions options)
@@ -167,7 +170,7 @@ InputReader::InputReader(const std::filesystem::path& path, InputOptions options
 }
 
 InputReader::InputReader(std::istream& in, std::string name, InputOptions options)
-    : source_(std::make_unique<StreamSource>(in, name)),
+    : source_(std::make_unique<StreamSource>(in)),
       buffer_(kReadBufferBytes),
       name_(std::move(name)),
       options_(checked(std::move(options))) {}
