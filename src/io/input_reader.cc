@@ -135,20 +135,27 @@ class InputReader::DescriptorSource final : public Source {
 
 class InputReader::StreamSource final : public Source {
  public:
-  explicit StreamSource(std::istream& in) : in_(in) {}
+  StreamSource(std::istream& in, std::string name) : in_(in), name_(std::move(name)) {}
 
   // What the stream has ready, waiting only when it has nothing: istream::read
   // would wait for `size` bytes, holding back a pipe's lines until 64 KiB
-  // came or the writer closed it. Read errors propagate from the buffer.
+  // came or the writer closed it. A buffer's error propagates as istream's
+  // would: as thrown when the stream throws on badbit, else as a read error.
   std::size_t read(char* data, std::size_t size) override {
     std::streambuf& buffer = *in_.rdbuf();
-    if (std::streambuf::traits_type::eq_int_type(buffer.sgetc(), std::streambuf::traits_type::eof())) return 0;
-    const std::streamsize ready = std::min(buffer.in_avail(), static_cast<std::streamsize>(size));
-    return static_cast<std::size_t>(buffer.sgetn(data, ready));
+    try {
+      if (std::streambuf::traits_type::eq_int_type(buffer.sgetc(), std::streambuf::traits_type::eof())) return 0;
+      const std::streamsize ready = std::min(buffer.in_avail(), static_cast<std::streamsize>(size));
+      return static_cast<std::size_t>(buffer.sgetn(data, ready));
+    } catch (...) {
+      if ((in_.exceptions() & std::ios::badbit) != 0) throw;
+      throw std::runtime_error("error reading " + name_);
+    }
   }
 
  private:
   std::istream& in_;
+  std::string name_;
 };
 
 InputReader::InputReader(const std::filesystem::path& path, InputOptions options)
@@ -170,7 +177,7 @@ InputReader::InputReader(const std::filesystem::path& path, InputOptions options
 }
 
 InputReader::InputReader(std::istream& in, std::string name, InputOptions options)
-    : source_(std::make_unique<StreamSource>(in)),
+    : source_(std::make_unique<StreamSource>(in, name)),
       buffer_(kReadBufferBytes),
       name_(std::move(name)),
       options_(checked(std::move(options))) {}
