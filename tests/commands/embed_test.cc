@@ -439,8 +439,8 @@ TEST_F(EmbedCli, CoProcessGetsEachVectorAtOnce) {
     const double waited = seconds_since(start);
     ASSERT_FALSE(answer.empty()) << "no answer to line " << i;
     EXPECT_EQ(json::parse(answer)["index"], i);
-    // The first answer includes loading the model.
-    EXPECT_LT(waited, i == 0 ? 3.0 : 1.0) << "line " << i;
+    // The first answer includes loading the model: 0.7 s idle, over 3 s on a busy machine.
+    EXPECT_LT(waited, i == 0 ? 10.0 : 1.0) << "line " << i;
   }
   child.close_input();
   EXPECT_EQ(child.read_line(), "");
