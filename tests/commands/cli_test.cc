@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cli.h"
 #include "command.h"
 #include "fixtures.h"
 #include "golden.h"
@@ -32,53 +33,6 @@ using nlohmann::json;
 constexpr float kGoldenTolerance = 1e-4f;
 constexpr int kTinyLayers = 2;     // tiny-uncased and tiny-mlm-uncased
 constexpr int kTinyHidden = 128;
-
-struct RunResult {
-  int status = -1;  // exit status; -1 when killed by a signal
-  std::string out;
-  std::string err;
-};
-
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-void write_file(const fs::path& file, const std::string& content) {
-  std::ofstream out(file, std::ios::binary);
-  out << content;
-  ASSERT_TRUE(out.good()) << "cannot write " << file;
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-// Runs a shell command, capturing stdout and stderr in files of `dir`.
-RunResult run_shell(const std::string& command, const fs::path& dir) {
-  const fs::path out = dir / "captured.stdout";
-  const fs::path err = dir / "captured.stderr";
-  const std::string full = "(" + command + ") > " + shell_quote(out.string()) + " 2> " + shell_quote(err.string());
-  const int status = std::system(full.c_str());
-  RunResult result;
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_file(out);
-  result.err = read_file(err);
-  fs::remove(out);
-  fs::remove(err);
-  return result;
-}
-
-std::string bert_embed_command(const std::vector<std::string>& args) {
-  std::string command = shell_quote(bert_embed_binary().string());
-  for (const std::string& arg : args) command += " " + shell_quote(arg);
-  return command;
-}
 
 float max_abs_difference(const std::vector<float>& actual, const std::vector<float>& expected) {
   EXPECT_EQ(actual.size(), expected.size());
@@ -124,19 +78,9 @@ std::vector<json> parse_jsonl(const std::string& text) {
   return objects;
 }
 
-class BertEmbedCli : public ::testing::Test {
+// Reads golden inputs through bert-embed into the fixture's temporary directory.
+class BertEmbedGoldenCli : public BertEmbedCli {
  protected:
-  RunResult run(const std::vector<std::string>& args, const std::string& stdin_file = "/dev/null") {
-    return run_shell(bert_embed_command(args) + " < " + shell_quote(stdin_file), temp_.path());
-  }
-
-  // Runs bert-embed, expecting success; returns its stdout.
-  std::string embed(const std::vector<std::string>& args) {
-    const RunResult result = run(args);
-    EXPECT_EQ(result.status, 0) << result.err;
-    return result.out;
-  }
-
   // bert-embed -m <model> -i <golden input> -o <temp>/<name> <args>, read back as NPY.
   NpyArray embed_npy(const std::string& model, const std::string& corpus, std::vector<std::string> args,
                      const std::string& name = "out.npy") {
@@ -156,27 +100,9 @@ class BertEmbedCli : public ::testing::Test {
     full.insert(full.end(), args.begin(), args.end());
     return embed(full);
   }
-
-  fs::path path(const std::string& name) const { return temp_.path() / name; }
-
-  fs::path input_file(const std::string& name, const std::string& content) {
-    const fs::path file = path(name);
-    write_file(file, content);
-    return file;
-  }
-
-  std::vector<std::string> files_in_temp_dir() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(temp_.path())) names.push_back(entry.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  TempDir temp_;
 };
 
-TEST_F(BertEmbedCli, PooledLayersMatchGoldens) {
+TEST_F(BertEmbedGoldenCli, PooledLayersMatchGoldens) {
   const NpyArray cls_golden = Golden("tiny-uncased", "english").cls();
   const NpyArray mean_golden = Golden("tiny-uncased", "english").mean();
   for (const int layer : {0, 1, -1, -2}) {
@@ -191,7 +117,7 @@ TEST_F(BertEmbedCli, PooledLayersMatchGoldens) {
   }
 }
 
-TEST_F(BertEmbedCli, MeanPoolingMatchesGoldensOfEveryModel) {
+TEST_F(BertEmbedGoldenCli, MeanPoolingMatchesGoldensOfEveryModel) {
   for (const std::string model : {"tiny-uncased", "tiny-mlm-uncased", "small-chinese",
                                   "mini-multilingual-uncased", "tiny-albert"}) {
     for (const std::string corpus : {"edge_cases", "multilingual"}) {
@@ -204,7 +130,7 @@ TEST_F(BertEmbedCli, MeanPoolingMatchesGoldensOfEveryModel) {
   }
 }
 
-TEST_F(BertEmbedCli, JsonlMatchesNpy) {
+TEST_F(BertEmbedGoldenCli, JsonlMatchesNpy) {
   const NpyArray npy = embed_npy("tiny-uncased", "edge_cases", {"--pooling", "cls"});
   const std::vector<json> records = parse_jsonl(embed_jsonl("tiny-uncased", "edge_cases", {"--pooling", "cls"}));
   ASSERT_EQ(static_cast<std::int64_t>(records.size()), npy.shape[0]);
@@ -218,7 +144,7 @@ TEST_F(BertEmbedCli, JsonlMatchesNpy) {
   EXPECT_EQ(jsonl, npy.f32);
 }
 
-TEST_F(BertEmbedCli, LayersKeptApartMatchGoldensInBothFormats) {
+TEST_F(BertEmbedGoldenCli, LayersKeptApartMatchGoldensInBothFormats) {
   const NpyArray golden = Golden("tiny-uncased", "english").mean();
   const NpyArray npy = embed_npy("tiny-uncased", "english", {"--layers", "-1,0"});
   ASSERT_EQ(npy.shape, (std::vector<std::int64_t>{golden.shape[0], 2, kTinyHidden}));
@@ -244,7 +170,7 @@ TEST_F(BertEmbedCli, LayersKeptApartMatchGoldensInBothFormats) {
   EXPECT_EQ(jsonl, npy.f32);
 }
 
-TEST_F(BertEmbedCli, LayerMeanAndConcatCombineGoldenLayers) {
+TEST_F(BertEmbedGoldenCli, LayerMeanAndConcatCombineGoldenLayers) {
   const NpyArray golden = Golden("tiny-uncased", "english").mean();
   const std::vector<float> first = pooled_layer(golden, 1);
   const std::vector<float> last = pooled_layer(golden, -1);
@@ -271,7 +197,7 @@ TEST_F(BertEmbedCli, LayerMeanAndConcatCombineGoldenLayers) {
 // --layer-agg mean averages the layers token by token, then --pooling max
 // takes the maximum over tokens: the other order (each layer's maximum, then
 // their average) gives other vectors, which this test tells apart.
-TEST_F(BertEmbedCli, LayerMeanIsTakenPerTokenBeforeMaxPooling) {
+TEST_F(BertEmbedGoldenCli, LayerMeanIsTakenPerTokenBeforeMaxPooling) {
   const Golden golden("tiny-uncased", "english");
   const NpyArray hidden = golden.hidden();  // [layers + 1, tokens, hidden]
   const std::vector<std::int64_t> offsets = golden.offsets();
@@ -306,7 +232,7 @@ TEST_F(BertEmbedCli, LayerMeanIsTakenPerTokenBeforeMaxPooling) {
   EXPECT_LT(max_abs_difference(actual.f32, expected), kGoldenTolerance);
 }
 
-TEST_F(BertEmbedCli, TokensMatchGoldenHiddenStatesInBothFormats) {
+TEST_F(BertEmbedGoldenCli, TokensMatchGoldenHiddenStatesInBothFormats) {
   const Golden golden("tiny-uncased", "edge_cases");
   const NpyArray hidden = golden.hidden();  // [layers + 1, tokens, hidden]
   const std::int64_t total_tokens = hidden.shape[1];
@@ -330,7 +256,7 @@ TEST_F(BertEmbedCli, TokensMatchGoldenHiddenStatesInBothFormats) {
   EXPECT_EQ(jsonl, npy.f32);
 }
 
-TEST_F(BertEmbedCli, ExcludeSpecialDropsClsAndSepTokens) {
+TEST_F(BertEmbedGoldenCli, ExcludeSpecialDropsClsAndSepTokens) {
   const std::vector<json> records = parse_jsonl(
       embed_jsonl("tiny-uncased", "edge_cases", {"--pooling", "tokens", "--exclude-special"}));
   ASSERT_FALSE(records.empty());
@@ -338,7 +264,7 @@ TEST_F(BertEmbedCli, ExcludeSpecialDropsClsAndSepTokens) {
   EXPECT_EQ(records[0]["spans"], json::parse("[[0, 5], [5, 6], [7, 12], [12, 13]]"));
 }
 
-TEST_F(BertEmbedCli, PoolerMatchesGoldenAndIsRefusedWithoutOne) {
+TEST_F(BertEmbedGoldenCli, PoolerMatchesGoldenAndIsRefusedWithoutOne) {
   const NpyArray golden = Golden("tiny-uncased", "english").pooler();
   const NpyArray actual = embed_npy("tiny-uncased", "english", {"--pooling", "pooler"});
   ASSERT_EQ(actual.shape, golden.shape);
@@ -351,7 +277,7 @@ TEST_F(BertEmbedCli, PoolerMatchesGoldenAndIsRefusedWithoutOne) {
   EXPECT_TRUE(refused.out.empty());
 }
 
-TEST_F(BertEmbedCli, L2NormalizedRowsHaveUnitNorm) {
+TEST_F(BertEmbedGoldenCli, L2NormalizedRowsHaveUnitNorm) {
   const NpyArray actual = embed_npy("tiny-uncased", "english", {"--normalize", "l2"});
   ASSERT_EQ(actual.shape.size(), 2u);
   for (std::int64_t row = 0; row < actual.shape[0]; ++row) {
@@ -361,7 +287,7 @@ TEST_F(BertEmbedCli, L2NormalizedRowsHaveUnitNorm) {
   }
 }
 
-TEST_F(BertEmbedCli, StandardizedColumnsHaveZeroMeanAndUnitVariance) {
+TEST_F(BertEmbedGoldenCli, StandardizedColumnsHaveZeroMeanAndUnitVariance) {
   const NpyArray actual = embed_npy("tiny-uncased", "english", {"--standardize"});
   ASSERT_EQ(actual.shape.size(), 2u);
   const std::int64_t rows = actual.shape[0];
@@ -380,7 +306,7 @@ TEST_F(BertEmbedCli, StandardizedColumnsHaveZeroMeanAndUnitVariance) {
   }
 }
 
-TEST_F(BertEmbedCli, SavedStatisticsReproduceTheFittingRunExactly) {
+TEST_F(BertEmbedGoldenCli, SavedStatisticsReproduceTheFittingRunExactly) {
   const std::vector<std::string> transforms = {"--whiten", "64", "--remove-top", "2", "--standardize",
                                                "--normalize", "l2"};
   std::vector<std::string> fitting = transforms;
@@ -393,7 +319,7 @@ TEST_F(BertEmbedCli, SavedStatisticsReproduceTheFittingRunExactly) {
   EXPECT_EQ(read_file(path("fitted.npy")), read_file(path("applied.npy")));
 }
 
-TEST_F(BertEmbedCli, NumpyLoadsEveryNpyShape) {
+TEST_F(BertEmbedGoldenCli, NumpyLoadsEveryNpyShape) {
   const fs::path input = Golden("tiny-uncased", "english").input_file();
   const fs::path empty = input_file("empty.txt", "");
   struct Case {
@@ -428,7 +354,7 @@ TEST_F(BertEmbedCli, NumpyLoadsEveryNpyShape) {
   EXPECT_EQ(offsets.out, "(201,) int64 2025\n") << offsets.err;
 }
 
-TEST_F(BertEmbedCli, JqParsesEveryJsonlLine) {
+TEST_F(BertEmbedGoldenCli, JqParsesEveryJsonlLine) {
   const fs::path input = input_file("ids.jsonl", "{\"text\": \"first line\", \"id\": \"a\\\"1\"}\n"
                                                  "{\"text\": \"\", \"id\": 2}\n");
   const std::vector<std::vector<std::string>> variants = {
@@ -448,7 +374,7 @@ TEST_F(BertEmbedCli, JqParsesEveryJsonlLine) {
   }
 }
 
-TEST_F(BertEmbedCli, ResultsKeepInputOrderAcrossWindowsAndBatches) {
+TEST_F(BertEmbedGoldenCli, ResultsKeepInputOrderAcrossWindowsAndBatches) {
   // 21 copies of the golden input: more lines than one window (4096) holds.
   constexpr int kCopies = 21;
   const Golden golden("tiny-uncased", "english");
@@ -471,7 +397,7 @@ TEST_F(BertEmbedCli, ResultsKeepInputOrderAcrossWindowsAndBatches) {
   }
 }
 
-TEST_F(BertEmbedCli, ReadsStdinAndModelFromEnvironment) {
+TEST_F(BertEmbedGoldenCli, ReadsStdinAndModelFromEnvironment) {
   const fs::path input = Golden("tiny-uncased", "edge_cases").input_file();
   const std::string from_file = embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", input.string()});
   const RunResult from_stdin =
@@ -482,7 +408,7 @@ TEST_F(BertEmbedCli, ReadsStdinAndModelFromEnvironment) {
   EXPECT_EQ(from_stdin.out, from_file);
 }
 
-TEST_F(BertEmbedCli, SummaryLineReportsLinesTokensAndTruncation) {
+TEST_F(BertEmbedGoldenCli, SummaryLineReportsLinesTokensAndTruncation) {
   const RunResult result =
       run({"-m", test_bundle("tiny-uncased").string(), "--max-length", "8", "-i",
            Golden("tiny-uncased", "edge_cases").input_file().string(), "-o", path("out.jsonl").string()});
@@ -493,7 +419,7 @@ TEST_F(BertEmbedCli, SummaryLineReportsLinesTokensAndTruncation) {
   EXPECT_NE(result.err.find(" lines/s"), std::string::npos) << result.err;
 }
 
-TEST_F(BertEmbedCli, InvalidUtf8IsAnErrorNamingTheLineOrReplaced) {
+TEST_F(BertEmbedGoldenCli, InvalidUtf8IsAnErrorNamingTheLineOrReplaced) {
   const fs::path input = input_file("bad.txt", "fine\nnot \xFF fine\n");
   const RunResult refused = run({"-m", test_bundle("tiny-uncased").string(), "-i", input.string(), "-o",
                                  path("out.jsonl").string()});
@@ -509,7 +435,7 @@ TEST_F(BertEmbedCli, InvalidUtf8IsAnErrorNamingTheLineOrReplaced) {
   EXPECT_EQ(split_lines(replaced.out).size(), 2u);
 }
 
-TEST_F(BertEmbedCli, EmptyInputGivesValidEmptyOutput) {
+TEST_F(BertEmbedGoldenCli, EmptyInputGivesValidEmptyOutput) {
   const fs::path empty = input_file("empty.txt", "");
   const RunResult jsonl = run({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", empty.string()});
   EXPECT_EQ(jsonl.status, 0) << jsonl.err;
@@ -518,7 +444,7 @@ TEST_F(BertEmbedCli, EmptyInputGivesValidEmptyOutput) {
   EXPECT_EQ(read_npy(path("empty.npy")).shape, (std::vector<std::int64_t>{0, kTinyHidden}));
 }
 
-TEST_F(BertEmbedCli, EmptyAndBlankLinesGetTheVectorOfClsSep) {
+TEST_F(BertEmbedGoldenCli, EmptyAndBlankLinesGetTheVectorOfClsSep) {
   const fs::path input = input_file("blank.txt", "\n   \n\t\n");
   const fs::path reference = input_file("reference.jsonl", "{\"text\": \"\"}\n");
   const std::vector<json> blank = parse_jsonl(embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", input.string()}));
@@ -535,7 +461,7 @@ TEST_F(BertEmbedCli, EmptyAndBlankLinesGetTheVectorOfClsSep) {
   for (const json& record : tokens) EXPECT_EQ(record["tokens"], json::parse(R"(["[CLS]", "[SEP]"])"));
 }
 
-TEST_F(BertEmbedCli, CrlfLineEndsAndByteOrderMarkGiveTheSameVectors) {
+TEST_F(BertEmbedGoldenCli, CrlfLineEndsAndByteOrderMarkGiveTheSameVectors) {
   const std::vector<std::string> lines = read_lines(Golden("tiny-uncased", "english").input_file());
   std::string plain;
   std::string windows = "\xEF\xBB\xBF";
@@ -549,7 +475,7 @@ TEST_F(BertEmbedCli, CrlfLineEndsAndByteOrderMarkGiveTheSameVectors) {
   EXPECT_EQ(embed({"-m", test_bundle("tiny-uncased").string(), "-q", "-i", windows_file.string()}), expected);
 }
 
-TEST_F(BertEmbedCli, MegabyteLineIsTruncatedOrRefusedAsAsked) {
+TEST_F(BertEmbedGoldenCli, MegabyteLineIsTruncatedOrRefusedAsAsked) {
   std::string long_line;
   // Just below the 1 MiB a line may have (--max-line-bytes): the token limit is what cuts it.
   while (long_line.size() < (1u << 20) - 8) long_line += "word ";
@@ -570,7 +496,7 @@ TEST_F(BertEmbedCli, MegabyteLineIsTruncatedOrRefusedAsAsked) {
   EXPECT_FALSE(fs::exists(path("out.jsonl")));
 }
 
-TEST_F(BertEmbedCli, MissingModelDirectoryIsARuntimeError) {
+TEST_F(BertEmbedGoldenCli, MissingModelDirectoryIsARuntimeError) {
   const RunResult result = run({"-m", path("no-such-model").string(), "-i", input_file("in.txt", "a\n").string()});
   EXPECT_EQ(result.status, 1);
   EXPECT_NE(result.err.find("bert-embed: error: "), std::string::npos) << result.err;
@@ -578,7 +504,7 @@ TEST_F(BertEmbedCli, MissingModelDirectoryIsARuntimeError) {
   EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
 }
 
-TEST_F(BertEmbedCli, UnwritableOutputFailsAndLeavesNoFile) {
+TEST_F(BertEmbedGoldenCli, UnwritableOutputFailsAndLeavesNoFile) {
   const fs::path input = Golden("tiny-uncased", "english").input_file();
   const RunResult missing_dir = run({"-m", test_bundle("tiny-uncased").string(), "-i", input.string(), "-o",
                                      path("missing/out.jsonl").string()});
@@ -592,7 +518,7 @@ TEST_F(BertEmbedCli, UnwritableOutputFailsAndLeavesNoFile) {
   EXPECT_NE(full_disk.err.find("bert-embed: error: "), std::string::npos) << full_disk.err;
 }
 
-TEST_F(BertEmbedCli, FailureAfterSomeOutputLeavesNoFile) {
+TEST_F(BertEmbedGoldenCli, FailureAfterSomeOutputLeavesNoFile) {
   // The bad line comes after a first window of 4096 lines was written.
   std::string content;
   for (int i = 0; i < 4200; ++i) content += "line\n";
@@ -606,13 +532,13 @@ TEST_F(BertEmbedCli, FailureAfterSomeOutputLeavesNoFile) {
   EXPECT_EQ(files_in_temp_dir(), (std::vector<std::string>{"late_error.txt"}));
 }
 
-TEST_F(BertEmbedCli, NpyToStdoutIsAUsageError) {
+TEST_F(BertEmbedGoldenCli, NpyToStdoutIsAUsageError) {
   const RunResult result = run({"-m", test_bundle("tiny-uncased").string(), "-f", "npy"});
   EXPECT_EQ(result.status, 2);
   EXPECT_NE(result.err.find("NPY output needs a file"), std::string::npos) << result.err;
 }
 
-TEST_F(BertEmbedCli, BadOptionsAreUsageErrors) {
+TEST_F(BertEmbedGoldenCli, BadOptionsAreUsageErrors) {
   const std::string model = test_bundle("tiny-uncased").string();
   const std::vector<std::vector<std::string>> bad = {
       {"-m", model, "--no-such-option"},
@@ -639,7 +565,7 @@ TEST_F(BertEmbedCli, BadOptionsAreUsageErrors) {
   }
 }
 
-TEST_F(BertEmbedCli, HelpDocumentsEveryOptionWithItsDefault) {
+TEST_F(BertEmbedGoldenCli, HelpDocumentsEveryOptionWithItsDefault) {
   const RunResult help = run({"--help"});
   EXPECT_EQ(help.status, 0);
   for (const char* option :
@@ -660,7 +586,7 @@ TEST_F(BertEmbedCli, HelpDocumentsEveryOptionWithItsDefault) {
   }
 }
 
-TEST_F(BertEmbedCli, VersionNamesLibtorch) {
+TEST_F(BertEmbedGoldenCli, VersionNamesLibtorch) {
   const RunResult version = run({"--version"});
   EXPECT_EQ(version.status, 0);
   EXPECT_EQ(version.out.rfind("bert-embed ", 0), 0u) << version.out;
@@ -668,7 +594,7 @@ TEST_F(BertEmbedCli, VersionNamesLibtorch) {
   EXPECT_NE(version.out.find("CUDA"), std::string::npos) << version.out;
 }
 
-TEST_F(BertEmbedCli, TokenizeMatchesGoldenTokensAndIds) {
+TEST_F(BertEmbedGoldenCli, TokenizeMatchesGoldenTokensAndIds) {
   const Golden golden("tiny-uncased", "edge_cases");
   const RunResult result = run({"tokenize", "-m", test_bundle("tiny-uncased").string(), "-i",
                                 golden.input_file().string()});
@@ -683,7 +609,7 @@ TEST_F(BertEmbedCli, TokenizeMatchesGoldenTokensAndIds) {
   }
 }
 
-TEST_F(BertEmbedCli, TokenizeTruncatesLikeEmbedding) {
+TEST_F(BertEmbedGoldenCli, TokenizeTruncatesLikeEmbedding) {
   const fs::path input = input_file("in.txt", "one two three four five six\n");
   const RunResult result = run({"tokenize", "-m", test_bundle("tiny-uncased").string(), "-i", input.string(),
                                 "--max-length", "4"});
@@ -693,7 +619,7 @@ TEST_F(BertEmbedCli, TokenizeTruncatesLikeEmbedding) {
 
 // The reference encoded the pairs as [CLS] a [SEP] b [SEP] with token types
 // 0 then 1: every layer of every token matches only if type 1 reaches the model.
-TEST_F(BertEmbedCli, SentencePairsMatchGoldenTokensOfEveryLayer) {
+TEST_F(BertEmbedGoldenCli, SentencePairsMatchGoldenTokensOfEveryLayer) {
   const Golden golden("tiny-uncased", "pairs");
   const NpyArray hidden = golden.hidden();  // [layers + 1, tokens, hidden]
   const NpyArray actual = embed_npy("tiny-uncased", "pairs",
@@ -704,7 +630,7 @@ TEST_F(BertEmbedCli, SentencePairsMatchGoldenTokensOfEveryLayer) {
   EXPECT_LT(max_abs_difference(actual.f32, token_major(hidden)), kGoldenTolerance);
 }
 
-TEST_F(BertEmbedCli, SentencePairsUseTokenTypeOne) {
+TEST_F(BertEmbedGoldenCli, SentencePairsUseTokenTypeOne) {
   const fs::path input = input_file("pairs.tsv", "id\tfirst\tsecond\nx\tA man.\tA woman.\n");
   const RunResult result = run({"tokenize", "-m", test_bundle("tiny-uncased").string(), "-i", input.string(),
                                 "--input-format", "tsv", "--text-field", "first", "--pair-field", "second",
