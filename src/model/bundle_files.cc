@@ -34,6 +34,11 @@ std::string hex(const unsigned char* bytes, unsigned int size) {
 }  // namespace
 
 std::string sha256_of_file(const fs::path& file) {
+  // A special file (a link to /dev/zero, a FIFO) would be read forever.
+  std::error_code error;
+  if (!fs::is_regular_file(file, error)) {
+    throw std::runtime_error(file.string() + " is not a regular file; a bundle holds regular files only");
+  }
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> stream(std::fopen(file.c_str(), "rb"), &std::fclose);
   if (stream == nullptr) throw read_error(file, errno);
   const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
