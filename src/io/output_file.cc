@@ -40,6 +40,7 @@ class OutputFile::Buffer final : public std::streambuf {
   }
 
   std::streamsize xsputn(const char* data, std::streamsize size) override {
+    if (size == 0) return 0;  // data may then be null, which memcpy must not see
     const auto room = static_cast<std::streamsize>(epptr() - pptr());
     if (size <= room) {
       std::memcpy(pptr(), data, static_cast<std::size_t>(size));
