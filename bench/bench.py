@@ -233,6 +233,12 @@ def print_table(header: List[str], rows: List[List[str]]) -> None:
         print("| " + " | ".join(cell.rjust(width) for cell, width in zip(row, widths)) + " |")
 
 
+def coprocess_latency(binary: Path, bundle: Path, count: int) -> None:
+    """Prints the co-process latency figures of bench/coprocess_latency.py (float32, THREADS threads)."""
+    subprocess.run([sys.executable, str(ROOT / "bench" / "coprocess_latency.py"), str(binary), str(bundle),
+                    "--count", str(count), "--", "--threads", str(THREADS)], check=True)
+
+
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", type=Path, default=ROOT / "build")
@@ -244,6 +250,10 @@ def main(argv: List[str]) -> int:
                                                         "(e.g. 10000,100000); off by default (it takes long)")
     parser.add_argument("--rss-dtype", default="bfloat16", help="dtype of the RSS flatness check")
     parser.add_argument("--rss-only", action="store_true", help="run only the RSS flatness check")
+    parser.add_argument("--latency", action="store_true",
+                        help="also measure the co-process latency (bench/coprocess_latency.py) on the bundle")
+    parser.add_argument("--latency-only", action="store_true", help="run only the co-process latency")
+    parser.add_argument("--latency-count", type=int, default=100, help="lines written one at a time (--latency)")
     args = parser.parse_args(argv)
     if args.rss_only and not args.rss_lines:
         parser.error("--rss-only needs --rss-lines")
@@ -263,8 +273,13 @@ def main(argv: List[str]) -> int:
     bundle = cached_bundle(bench_dir, args.python)
     english = fixtures / "corpora" / "english.txt"
     rss_sizes = [int(size) for size in args.rss_lines.split(",")] if args.rss_lines else []
+    if args.latency_only:
+        coprocess_latency(binary, bundle, args.latency_count)
+        return 0
     if args.rss_only:
         rss_flatness(binary, bundle, args.rss_dtype, english, rss_sizes, bench_dir)
+        if args.latency:
+            coprocess_latency(binary, bundle, args.latency_count)
         return 0
 
     peaks = {dtype: gemm_peak(gemm_bench, dtype, args.runs) for dtype in dtypes}
@@ -308,6 +323,8 @@ def main(argv: List[str]) -> int:
 
     if rss_sizes:
         rss_flatness(binary, bundle, args.rss_dtype, english, rss_sizes, bench_dir)
+    if args.latency:
+        coprocess_latency(binary, bundle, args.latency_count)
     print(f"benchmark took {time.monotonic() - started:.0f} s")
     return 0
 

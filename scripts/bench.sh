@@ -6,6 +6,7 @@
 # Markdown table (see bench/bench.py for the definitions). About 10 minutes on 2 cores.
 #
 #   scripts/bench.sh [--runs N] [--news-lines N] [--dtypes float32,bfloat16,int8] [--rss-lines 10000,100000]
+#                    [--latency | --latency-only] [--latency-count 100]
 #
 # BUILD_DIR (default: build) is the CMake build directory to use; it is configured
 # (Release) when missing, and bert-embed and gemm_bench are brought up to date.
