@@ -49,7 +49,7 @@ class WriterSink : public VectorSink {
 // Post-processing fitted on the input itself, in two passes with flat
 // memory: consume() accumulates the statistics and spools each window's raw
 // vectors to a temporary file (only the lines' ids, tokens and spans stay in
-// memory); finish() fits the post-processor, calls on_fitted, if any (to save the
+// memory, and nothing per line when the lines carry none); finish() fits the post-processor, calls on_fitted, if any (to save the
 // statistics), then reads the windows back one at a time into `writer`,
 // which applies the fitted post-processing, and finishes it.
 class FittingSink : public VectorSink {
@@ -65,8 +65,15 @@ class FittingSink : public VectorSink {
   VectorSink& writer_;
   RowSpool spool_;
   std::function<void()> on_fitted_;
-  std::vector<WindowVectors> windows_;  // without their rows
-  std::vector<std::int64_t> window_rows_;
+  // What the writer needs of a window besides its rows.
+  struct SpooledWindow {
+    std::int64_t rows = 0;
+    std::size_t first_index = 0;
+    std::size_t line_count = 0;
+    std::vector<WindowVectors::Line> lines;  // empty when the lines carry nothing but their index
+    std::vector<std::int64_t> offsets;       // per token
+  };
+  std::vector<SpooledWindow> windows_;
 };
 
 // Keeps every vector in memory: for experiments (eval) and tests.
