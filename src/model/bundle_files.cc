@@ -1,5 +1,7 @@
 #include "bert_embed/model/bundle_files.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -34,13 +36,13 @@ std::string hex(const unsigned char* bytes, unsigned int size) {
 }  // namespace
 
 std::string sha256_of_file(const fs::path& file) {
-  // A special file (a link to /dev/zero, a FIFO) would be read forever.
-  std::error_code error;
-  if (!fs::is_regular_file(file, error)) {
-    throw std::runtime_error(file.string() + " is not a regular file; a bundle holds regular files only");
-  }
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> stream(std::fopen(file.c_str(), "rb"), &std::fclose);
   if (stream == nullptr) throw read_error(file, errno);
+  // A special file (a link to /dev/zero, a FIFO) would be read forever.
+  struct stat status {};
+  if (fstat(fileno(stream.get()), &status) == 0 && !S_ISREG(status.st_mode) && !S_ISDIR(status.st_mode)) {
+    throw std::runtime_error(file.string() + " is not a regular file; a bundle holds regular files only");
+  }
   const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   if (context == nullptr || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) {
     throw std::runtime_error("cannot start a SHA-256 digest (OpenSSL) for " + file.string());
