@@ -1,8 +1,10 @@
 #include "bert_embed/pipeline/sink.h"
 
 #include <optional>
-#include <utility>
 #include <string_view>
+#include <utility>
+
+#include "bert_embed/model/runtime.h"
 
 namespace bert_embed {
 
@@ -70,6 +72,11 @@ void FittingSink::finish() {
     }
     writer_.consume(window);
     first += spooled.rows;
+    // As the encoder does after each batch: without it the replay's window-
+    // sized blocks fragmented the heap, and peak RSS grew with the input
+    // (tiny-uncased, 384-wide vectors, --whiten 256: +12% over a run without
+    // post-processing at 100,000 lines; +10% with it).
+    release_free_heap_pages();
   }
   writer_.finish();
 }

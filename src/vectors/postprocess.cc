@@ -350,12 +350,22 @@ at::Tensor PostProcessor::apply(const at::Tensor& rows) const {
     throw std::logic_error("PostProcessor::apply before fit() or load()");
   }
   if (!needs_statistics() && !options_.l2_normalize) return rows;
-  at::Tensor x = rows.to(at::kDouble).contiguous();
-  if (whiten_matrix_.defined()) x = whiten(x, whiten_mean_, whiten_matrix_);
-  if (remove_directions_.defined()) x = remove_directions(x, remove_mean_, remove_directions_);
-  if (standardize_scale_.defined()) x = standardize(x, standardize_mean_, standardize_scale_);
-  if (options_.l2_normalize) x = l2_normalize(x);
-  return x.to(at::kFloat);
+  // In blocks of rows, which changes no result (each vector is transformed on
+  // its own): float64 temporaries of a whole window (4,096 x 384 x 8 bytes,
+  // one per transform) were most of what post-processing added to the peak
+  // RSS of a run.
+  constexpr std::int64_t kBlockRows = 256;
+  at::Tensor result = at::empty({rows.size(0), rows.size(1), output_dim(rows.size(2))}, at::kFloat);
+  for (std::int64_t first = 0; first < rows.size(0); first += kBlockRows) {
+    const std::int64_t count = std::min(kBlockRows, rows.size(0) - first);
+    at::Tensor x = rows.narrow(0, first, count).to(at::kDouble).contiguous();
+    if (whiten_matrix_.defined()) x = whiten(x, whiten_mean_, whiten_matrix_);
+    if (remove_directions_.defined()) x = remove_directions(x, remove_mean_, remove_directions_);
+    if (standardize_scale_.defined()) x = standardize(x, standardize_mean_, standardize_scale_);
+    if (options_.l2_normalize) x = l2_normalize(x);
+    result.narrow(0, first, count).copy_(x);
+  }
+  return result;
 }
 
 std::vector<PostProcessor::FittedArray> PostProcessor::fitted_arrays() const {
