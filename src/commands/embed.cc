@@ -166,15 +166,23 @@ auto as_usage_error(Action action) {
   }
 }
 
-// Temporaries (the spooled vectors of a two-pass run) go beside the output.
+// Temporaries (the spooled vectors of a two-pass run) go beside an output
+// file, on the disk meant to hold that much; for stdout or a special file
+// (/dev/null, a FIFO), to the temporary directory.
 std::filesystem::path spool_directory(const std::filesystem::path& output) {
-  return output == "-" ? std::filesystem::temp_directory_path() : std::filesystem::absolute(output).parent_path();
+  std::error_code error;
+  const auto status = std::filesystem::status(output, error);
+  const bool special = std::filesystem::exists(status) && !std::filesystem::is_regular_file(status);
+  if (output == "-" || special) return std::filesystem::temp_directory_path();
+  return std::filesystem::absolute(output).parent_path();
 }
 
 // Reads top to bottom like the pipeline it runs. Everything that can be
 // checked without the model (input, layers, post-processing, every output
 // file) is checked before the model loads.
 void run_embed(const EmbedOptions& options, const CommonOptions& common) {
+  // Process-wide, so before any thread starts.
+  apply_runtime_settings(RuntimeSettings{options.threads, options.encoder.dtype});
   const TextStage text = load_text_stage(options.text);
   TextSource source(options.text.input, options.text.input_options, text.tokenizer, text.settings, RecordRange{},
                     options.window.max_lines);
@@ -192,7 +200,7 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
 
   // Every file of the run is opened now, so that an unwritable one fails
   // before the model runs, and committed together at the end.
-  OutputSet outputs = as_usage_error([&] { return OutputSet(options.text.input); });
+  OutputSet outputs(options.text.input);
   WriterOptions writer_options;
   writer_options.format = options.format;
   writer_options.output = options.output;
@@ -222,7 +230,6 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   }
   VectorSink& sink = fitted ? static_cast<VectorSink&>(*fitted) : written;
 
-  apply_runtime_settings(RuntimeSettings{options.threads, options.encoder.dtype});
   const Encoder encoder = as_usage_error([&] { return Encoder(text.bundle.dir, options.encoder); });
   spdlog::info("model {}: {}, {} layers, hidden size {}; {} tokens at most per text", text.bundle.dir.string(),
                text.bundle.architecture, text.bundle.num_layers, text.bundle.hidden_size, text.settings.max_length);

@@ -99,8 +99,8 @@ int run(int argc, const char* const argv[]) {
 }  // namespace bert_embed
 
 int main(int argc, char* argv[]) {
-  bert_embed::install_interrupt_cleanup();
   try {
+    bert_embed::install_interrupt_cleanup();
     return bert_embed::run(argc, argv);
   } catch (const bert_embed::UsageError& error) {
     bert_embed::report_error(error.what());

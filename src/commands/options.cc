@@ -1,8 +1,6 @@
 #include "commands/options.h"
 
-#include <algorithm>
-#include <cctype>
-#include <string_view>
+#include <string>
 
 #include "bert_embed/model/bundle_files.h"
 #include "bert_embed/pipeline/pipeline.h"
@@ -10,13 +8,11 @@
 namespace bert_embed {
 namespace {
 
-bool is_column_number(std::string_view field) {
-  return !field.empty() && std::all_of(field.begin(), field.end(), [](unsigned char c) { return std::isdigit(c); });
-}
-
 void check_field(const std::string& field, const char* option) {
-  if (is_column_number(field) && std::stoull(field) == 0) {
-    throw UsageError(std::string(option) + " 0: tsv columns count from 1");
+  try {
+    tsv_column_index(field);
+  } catch (const std::invalid_argument& error) {
+    throw UsageError(std::string(option) + " " + field + ": " + error.what());
   }
 }
 

@@ -40,7 +40,7 @@ CLI::Option* add_enum_option(CLI::App& app, const std::string& flags, Enum& targ
 }
 
 // Where texts come from and how they become model inputs: embed, tokenize
-// and eval read them alike.
+// read them alike.
 struct TextInputOptions {
   std::filesystem::path model_dir;
   std::filesystem::path input = "-";  // "-": stdin

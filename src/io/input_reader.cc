@@ -88,6 +88,16 @@ std::optional<std::uint64_t> stdin_file_size() {
 
 }  // namespace
 
+std::optional<std::size_t> tsv_column_index(std::string_view field) {
+  if (!is_column_number(field)) return std::nullopt;
+  std::size_t number = 0;
+  const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), number);
+  if (error != std::errc() || end != field.data() + field.size() || number == 0) {
+    throw std::invalid_argument("bad tsv column number \"" + std::string(field) + "\" (columns count from 1)");
+  }
+  return number - 1;
+}
+
 InputError::InputError(const std::string& input_name, std::size_t line_number,
                        const std::string& problem)
     : std::runtime_error(input_name + ":" + std::to_string(line_number) + ": " + problem) {}
@@ -281,14 +291,7 @@ void InputReader::read_tsv_header() {
     header = split_tabs(header_line);
   }
   const auto column_of = [&](const std::string& field) -> std::size_t {
-    if (is_column_number(field)) {
-      std::size_t number = 0;
-      const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), number);
-      if (error != std::errc() || end != field.data() + field.size() || number == 0) {
-        throw std::invalid_argument("bad tsv column number \"" + field + "\" (columns count from 1)");
-      }
-      return number - 1;
-    }
+    if (const std::optional<std::size_t> index = tsv_column_index(field)) return *index;
     const auto found = std::find(header.begin(), header.end(), field);
     if (found == header.end()) {
       throw InputError(name_, 1, "the header has no column \"" + field + "\"");

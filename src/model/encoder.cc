@@ -6,20 +6,13 @@
 #include "model/export_command.h"
 #include "model/torch_error.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <cstdlib>
 #include <stdexcept>
-#include <thread>
 #include <tuple>
 #include <utility>
 
-#include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>

@@ -83,6 +83,10 @@ struct InputRecord {
   Utf8Repairs pair_repairs;
 };
 
+// A tsv field given as a 1-based column number: its 0-based index; nothing
+// for a column name. Throws std::invalid_argument for 0 or a number too large.
+std::optional<std::size_t> tsv_column_index(std::string_view field);
+
 // A malformed input line; what() reads "<input>:<line>: <problem>".
 class InputError : public std::runtime_error {
  public:

@@ -22,11 +22,11 @@ std::string bert_embed_version();
 // what statistics are fitted for.
 struct VectorSource {
   std::string architecture;    // bundle.json "architecture"
-  std::string weights_sha256;  // bundle.json "weights_sha256"
+  std::string weights_sha256;  // bundle.json's source.sha256: the checkpoint's weights
   std::vector<int> layers;     // hidden-state indices the encoder returned, 0 = embedding output
   std::vector<std::string> slot_labels;  // one per slot: "-1", "0", "mean", "concat", "pooler"
   std::string layer_aggregation = "none";  // none, mean, concat
-  std::string pooling = "mean";            // cls, mean, max, last, tokens, pooler
+  std::string pooling = "mean";            // cls, mean, max, tokens, pooler
   bool exclude_special = false;
   std::string dtype = "float32";  // the number format the model computed in
   std::int64_t dim = 0;           // width of one slot, before post-processing

@@ -1,5 +1,5 @@
 // Bounded reading of NPY files (numpy's format, versions 1.0 to 3.0), for
-// statistics files and vectors spooled to disk: little-endian float32,
+// statistics files and the tests' goldens: little-endian float32,
 // float64 or int64 in C order. Everything is checked before a byte of data is
 // read or allocated: the file is a regular file, the header is a well-formed
 // dictionary of bounded length, and the data size the shape implies is the

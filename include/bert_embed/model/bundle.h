@@ -35,7 +35,8 @@ struct BundleInfo {
 BundleInfo read_bundle_info(const std::filesystem::path& dir);
 
 // The tokenizer bundle.json describes (make_tokenizer()), checked with
-// check_tokenizer_vocab_size(): what a bert-embed run tokenizes with.
+// check_tokenizer_vocab_size(): what a bert-embed run tokenizes with. Its
+// files are verified first by verify_tokenizer_files() (bundle_files.h).
 std::unique_ptr<Tokenizer> load_bundle_tokenizer(const BundleInfo& info);
 
 // Throws when the bundle's tokenizer has more ids than the model has

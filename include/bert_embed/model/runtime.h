@@ -18,7 +18,8 @@ struct RuntimeSettings {
 void apply_runtime_settings(const RuntimeSettings& settings);
 
 // Hands the heap's free pages back to the system; the encoder calls it after
-// every batch (see runtime.cc for the measurements behind both policies).
+// every batch, a two-pass fit after every window it replays (see runtime.cc
+// for the measurements behind both policies).
 void release_free_heap_pages();
 
 }  // namespace bert_embed

@@ -1,6 +1,6 @@
 // The embedding stage: runs the encoder once per batch of a window and turns
 // its hidden states into every output asked for (layers x pooling), so that
-// `eval` scores many combinations from one model pass.
+// an experiment can score many combinations from one model pass.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// The pipeline every command runs: text source (reader + tokenizer thread)
+// The embedding pipeline: text source (reader + tokenizer thread)
 // -> windows and batches -> embedder (one encode, every output) -> sinks.
 // Streaming: memory is bounded by a window, however long the input.
 #pragma once

@@ -1,6 +1,6 @@
 // Where a pipeline's vectors go: a file writer (with post-processing), an
 // in-memory collector, a statistics fit. One interface, so that `embed`,
-// `eval` and later commands reuse the same pipeline.
+// every command can reuse the same pipeline.
 #pragma once
 
 #include <cstdint>
@@ -76,7 +76,7 @@ class FittingSink : public VectorSink {
   std::vector<SpooledWindow> windows_;
 };
 
-// Keeps every vector in memory: for experiments (eval) and tests.
+// Keeps every vector in memory: for experiments on small sets, and tests.
 class CollectingSink : public VectorSink {
  public:
   void consume(const WindowVectors& vectors) override;
