@@ -404,7 +404,6 @@ void PostProcessor::save(OutputSet& outputs, const fs::path& file, const VectorS
   }
   Manifest manifest;
   manifest.kind = kStatisticsKind;
-  manifest.bert_embed_version = bert_embed_version();
   manifest.source = source;
   manifest.input = input;
   manifest.postprocess = describe_fitted(options_);
