@@ -24,6 +24,8 @@ struct Command {
 
 CommandRun define_embed(CLI::App& app, const CommonOptions& common);
 CommandRun define_tokenize(CLI::App& app, const CommonOptions& common);
+CommandRun define_stats(CLI::App& app, const CommonOptions& common);
+CommandRun define_postprocess(CLI::App& app, const CommonOptions& common);
 
 // Every subcommand; the first is the default when none is named.
 inline const std::vector<Command>& commands() {
@@ -31,6 +33,10 @@ inline const std::vector<Command>& commands() {
       {"embed", "Turn each input line into a vector (the default command)", define_embed},
       {"tokenize", "Print {\"index\": i, \"tokens\": [...], \"ids\": [...]} for each input line: what the "
                    "model is given", define_tokenize},
+      {"stats", "Fit post-processing statistics (--whiten, --remove-top, --standardize) on saved NPY vectors, "
+                "one file or several shards", define_stats},
+      {"postprocess", "Apply saved statistics, --normalize or --output-dtype to saved NPY vectors, with no model",
+       define_postprocess},
   };
   return table;
 }

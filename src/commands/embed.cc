@@ -29,20 +29,20 @@ constexpr const char* kFooter = R"(Output:
          (plus "id" with --id-field); several layers kept apart under "layers";
          --pooling tokens gives "tokens", "spans" and "embeddings".
   npy    float32 [lines, dim]; [lines, layers, dim] for several layers kept apart;
+         --output-dtype float16, int8 or binary (uint8 [lines, ceil(dim/8)]) to shrink it;
          --pooling tokens: [total_tokens, dim] and OUT.offsets.npy (int64 [lines+1]).
          Needs an output file (-o FILE.npy), not stdout.
 Every input line gets its row; an empty line gets the vector of [CLS] [SEP].
 
-Commands: embed (the default), tokenize; bert-embed COMMAND --help.
+Commands: embed (the default), tokenize, stats, postprocess; bert-embed COMMAND --help.
 Exit status: 0 success, 1 runtime error (input, model, I/O), 2 usage error.)";
 
-enum class Normalization { kNone, kL2 };
-constexpr EnumNames<Normalization, 2> kNormalizationNames{{{"none", Normalization::kNone}, {"l2", Normalization::kL2}}};
 
 struct EmbedOptions {
   TextInputOptions text;
   std::filesystem::path output = "-";
   OutputFormat format = OutputFormat::kJsonl;  // unless given: from the output's extension
+  OutputDtypeOptions output_dtype;
   std::string layers = "-1";
   LayerAggregation layer_aggregation = LayerAggregation::kNone;
   Pooling pooling = Pooling::kMean;
@@ -64,6 +64,7 @@ void add_embed_options(CLI::App& app, EmbedOptions& options) {
       ->capture_default_str();
   add_enum_option(app, "-f,--format", options.format, kOutputFormatNames, "Output format")
       ->default_str("npy for an output ending in .npy, else jsonl");
+  add_output_dtype_options(app, options.output_dtype);
   app.add_option("-l,--layers", options.layers,
                  "Hidden states to use: 0 is the embedding output, k the output of layer k, "
                  "negatives count from the end (-1 the last layer); lists (-4,-3,-2,-1), "
@@ -78,22 +79,8 @@ void add_embed_options(CLI::App& app, EmbedOptions& options) {
   app.add_flag("--exclude-special", options.exclude_special,
                "Leave [CLS] and [SEP] out of mean, max and tokens (a line with no other token keeps them)")
       ->default_str("off");
-  app.add_option("--whiten", options.postprocess.whiten_components,
-                 "BERT-whitening: centre, then project on the top K directions of the "
-                 "covariance, scaled to unit variance")
-      ->check(CLI::Range(1, 1 << 20))
-      ->type_name("K")
-      ->default_str("off");
-  app.add_option("--remove-top", options.postprocess.remove_top,
-                 "All-but-the-top: centre, then remove the top D principal directions")
-      ->check(CLI::Range(1, 1 << 20))
-      ->type_name("D")
-      ->default_str("off");
-  app.add_flag("--standardize", options.postprocess.standardize,
-               "Z-score each dimension (after --whiten and --remove-top)")
-      ->default_str("off");
-  add_enum_option(app, "--normalize", options.normalization, kNormalizationNames,
-                  "Scale every vector to unit L2 norm, last");
+  add_fitted_transform_options(app, options.postprocess);
+  add_normalize_option(app, options.normalization);
   app.add_option("--stats", options.stats,
                  "Apply statistics saved by --save-stats instead of fitting them on the input "
                  "(memory then stays flat)")
@@ -132,6 +119,11 @@ void check_embed_options(const CLI::App& app, EmbedOptions& options) {
     throw UsageError("NPY output needs a file it can seek in, not stdout: pass -o FILE.npy");
   }
   options.postprocess.l2_normalize = options.normalization == Normalization::kL2;
+  check_output_dtype_options(options.output_dtype);
+  if (options.output_dtype.dtype != OutputDtype::kFloat32 && options.format != OutputFormat::kNpy) {
+    throw UsageError("--output-dtype " + output_dtype_name(options.output_dtype.dtype) +
+                     " needs NPY output (-o FILE.npy): JSONL holds float32 numbers");
+  }
   if (options.pooling == Pooling::kPooler && app.count("--layers") + app.count("--layer-agg") > 0) {
     throw UsageError("--layers and --layer-agg do not apply to --pooling pooler, which reads the "
                      "pooler on top of the last layer");
@@ -210,6 +202,7 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   Manifest provenance;
   provenance.source = vector_source;
   provenance.postprocess = postprocess_label(options.postprocess);
+  apply_output_dtype(options.output_dtype, vector_source, "this run", provenance.postprocess, writer_options);
   provenance.input = InputDescription{source.input_name(), source.input_size(), 0, 0};
   const std::unique_ptr<EmbeddingWriter> writer =
       as_usage_error([&] { return make_embedding_writer(outputs, writer_options, provenance); });

@@ -4,6 +4,7 @@
 
 #include "bert_embed/model/bundle_files.h"
 #include "bert_embed/pipeline/pipeline.h"
+#include "bert_embed/vectors/quantize.h"
 
 namespace bert_embed {
 namespace {
@@ -100,6 +101,66 @@ TextStage load_text_stage(const TextInputOptions& options) {
   stage.tokenizer = load_bundle_tokenizer(stage.bundle);
   stage.settings = TokenizeSettings{resolve_max_length(options.max_length, stage.bundle), options.on_overflow};
   return stage;
+}
+
+void add_fitted_transform_options(CLI::App& app, PostProcessOptions& options) {
+  app.add_option("--whiten", options.whiten_components,
+                 "BERT-whitening: centre, then project on the top K directions of the "
+                 "covariance, scaled to unit variance")
+      ->check(CLI::Range(1, 1 << 20))
+      ->type_name("K")
+      ->default_str("off");
+  app.add_option("--remove-top", options.remove_top,
+                 "All-but-the-top: centre, then remove the top D principal directions")
+      ->check(CLI::Range(1, 1 << 20))
+      ->type_name("D")
+      ->default_str("off");
+  app.add_flag("--standardize", options.standardize,
+               "Z-score each dimension (after --whiten and --remove-top)")
+      ->default_str("off");
+}
+
+void add_normalize_option(CLI::App& app, Normalization& normalization) {
+  add_enum_option(app, "--normalize", normalization, kNormalizationNames,
+                  "Scale every vector to unit L2 norm, last");
+}
+
+void add_allow_missing_manifest_option(CLI::App& app, bool& allow) {
+  app.add_flag("--allow-missing-manifest", allow,
+               "Read NPY files that have no manifest as vectors of unknown source: nothing "
+               "checks that they come from the same model, layers and pooling")
+      ->default_str("off");
+}
+
+void add_output_dtype_options(CLI::App& app, OutputDtypeOptions& options) {
+  add_enum_option(app, "--output-dtype", options.dtype, kOutputDtypeNames,
+                  "NPY numbers: float32; float16 (half the size); int8 (a quarter: per-dimension "
+                  "ranges, recorded in the manifest); binary (1/32: sign bits packed as "
+                  "numpy.packbits, uint8 [rows, ceil(dim/8)])");
+  app.add_option("--int8-ranges", options.int8_ranges,
+                 "int8: quantize with the min and max of a statistics file (bert-embed stats) "
+                 "instead of calibrating on the output's own vectors")
+      ->check(CLI::ExistingFile)
+      ->type_name("FILE")
+      ->default_str("calibrate on the data");
+}
+
+void check_output_dtype_options(const OutputDtypeOptions& options) {
+  if (!options.int8_ranges.empty() && options.dtype != OutputDtype::kInt8) {
+    throw UsageError("--int8-ranges needs --output-dtype int8");
+  }
+}
+
+void apply_output_dtype(const OutputDtypeOptions& options, const VectorSource& source,
+                        const std::string& vectors_name, const std::string& postprocess,
+                        WriterOptions& writer) {
+  writer.dtype = options.dtype;
+  if (options.int8_ranges.empty()) return;
+  try {
+    writer.int8_ranges = int8_ranges_from_statistics(options.int8_ranges, source, vectors_name, postprocess);
+  } catch (const std::invalid_argument& error) {
+    throw UsageError(error.what());
+  }
 }
 
 }  // namespace bert_embed

@@ -10,10 +10,13 @@
 #include <CLI/CLI.hpp>
 
 #include "bert_embed/enum_names.h"
+#include "bert_embed/io/embedding_writer.h"
 #include "bert_embed/io/input_reader.h"
+#include "bert_embed/io/manifest.h"
 #include "bert_embed/model/bundle.h"
 #include "bert_embed/pipeline/text_source.h"
 #include "bert_embed/text/tokenizer.h"
+#include "bert_embed/vectors/postprocess.h"
 
 namespace bert_embed {
 
@@ -61,5 +64,33 @@ struct TextStage {
   TokenizeSettings settings;
 };
 TextStage load_text_stage(const TextInputOptions& options);
+
+// Post-processing, one set of options for embed, stats and postprocess: the
+// fitted transforms (--whiten, --remove-top, --standardize: embed, stats) and
+// the final normalization (--normalize: embed, postprocess).
+void add_fitted_transform_options(CLI::App& app, PostProcessOptions& options);
+enum class Normalization { kNone, kL2 };
+inline constexpr EnumNames<Normalization, 2> kNormalizationNames{
+    {{"none", Normalization::kNone}, {"l2", Normalization::kL2}}};
+void add_normalize_option(CLI::App& app, Normalization& normalization);
+
+// Saved vectors without a manifest are refused unless this is given (stats,
+// postprocess).
+void add_allow_missing_manifest_option(CLI::App& app, bool& allow);
+
+// How NPY outputs store their numbers: embed and postprocess.
+struct OutputDtypeOptions {
+  OutputDtype dtype = OutputDtype::kFloat32;
+  std::filesystem::path int8_ranges;  // a statistics file; empty: calibrated on the data
+};
+void add_output_dtype_options(CLI::App& app, OutputDtypeOptions& options);
+// After parsing: UsageError for --int8-ranges without --output-dtype int8.
+void check_output_dtype_options(const OutputDtypeOptions& options);
+// Sets the writer's dtype and, for int8 from a statistics file, its ranges,
+// checked against the vectors' source (named `vectors_name`) and
+// post-processing (a postprocess_label); UsageError when they do not fit.
+void apply_output_dtype(const OutputDtypeOptions& options, const VectorSource& source,
+                        const std::string& vectors_name, const std::string& postprocess,
+                        WriterOptions& writer);
 
 }  // namespace bert_embed

@@ -16,6 +16,7 @@ EmbeddingWriter::EmbeddingWriter(OutputSet& outputs, const WriterOptions& option
     : outputs_(outputs),
       manifest_(std::move(provenance)),
       format_(options.format),
+      dtype_(options.dtype),
       slot_labels_(options.slot_labels),
       per_token_(options.per_token),
       dim_(options.dim) {
@@ -81,7 +82,9 @@ void EmbeddingWriter::finish() {
   manifest.rows = rows_;
   manifest.input.end_record = manifest.input.first_record + static_cast<std::uint64_t>(records_written());
   manifest.dim = dim_;
-  outputs_.add_manifest(std::move(manifest), finish_output());
+  manifest.output_dtype = output_dtype_name(dtype_);
+  std::vector<CoveredFile> files = finish_output(manifest);
+  outputs_.add_manifest(std::move(manifest), std::move(files));
   finished_ = true;
 }
 
@@ -90,6 +93,10 @@ std::unique_ptr<EmbeddingWriter> make_embedding_writer(OutputSet& outputs,
                                                        Manifest provenance) {
   switch (options.format) {
     case OutputFormat::kJsonl:
+      if (options.dtype != OutputDtype::kFloat32) {
+        throw std::invalid_argument("--output-dtype " + output_dtype_name(options.dtype) +
+                                    " needs NPY output: JSONL holds float32 numbers");
+      }
       return std::make_unique<JsonlWriter>(outputs, options, std::move(provenance));
     case OutputFormat::kNpy:
       return std::make_unique<NpyWriter>(outputs, options, std::move(provenance));

@@ -161,6 +161,6 @@ void JsonlWriter::write_tokens(const TokenRecord& record) {
 
 void JsonlWriter::flush_output() { out_.flush(); }
 
-std::vector<CoveredFile> JsonlWriter::finish_output() { return {{&out_, records_written()}}; }
+std::vector<CoveredFile> JsonlWriter::finish_output(Manifest&) { return {{&out_, records_written()}}; }
 
 }  // namespace bert_embed

@@ -131,6 +131,36 @@ InputDescription read_input(const json& in, const std::string& where) {
   return input;
 }
 
+// [slots][dim] numbers, every row as long as the first.
+std::vector<std::vector<float>> read_table(const json& object, const std::string& where, const char* key) {
+  const json& table = field(object, where, key);
+  if (!table.is_array() || table.empty()) wrong_type(where + key, "a list of lists of numbers", table);
+  std::vector<std::vector<float>> rows;
+  for (const json& row : table) {
+    if (!row.is_array() || row.size() != table.front().size())
+      wrong_type(where + key, "a list of lists of numbers, all of one length", table);
+    std::vector<float>& values = rows.emplace_back();
+    for (const json& value : row) {
+      if (!value.is_number()) wrong_type(where + key, "a list of lists of numbers", table);
+      values.push_back(value.get<float>());
+    }
+  }
+  return rows;
+}
+
+Int8Ranges read_int8_ranges(const json& in, const std::string& where) {
+  Int8Ranges ranges;
+  ranges.calibration = read_string(in, where, "calibration");
+  ranges.minimum = read_table(in, where, "min");
+  ranges.maximum = read_table(in, where, "max");
+  if (ranges.minimum.size() != ranges.maximum.size() ||
+      ranges.minimum.front().size() != ranges.maximum.front().size()) {
+    throw std::invalid_argument("fields \"" + where + "min\" and \"" + where +
+                                "max\" must have one shape");
+  }
+  return ranges;
+}
+
 [[noreturn]] void manifest_error(const fs::path& file, const std::string& problem) {
   throw std::runtime_error("manifest " + file.string() + ": " + problem);
 }
@@ -250,6 +280,11 @@ void to_json(json& out, const Manifest& manifest) {
              {"rows", manifest.rows},
              {"dim", manifest.dim},
              {"files", manifest.files}};
+  if (manifest.int8_ranges) {
+    out["int8_ranges"] = json{{"calibration", manifest.int8_ranges->calibration},
+                              {"min", manifest.int8_ranges->minimum},
+                              {"max", manifest.int8_ranges->maximum}};
+  }
 }
 
 void from_json(const json& in, Manifest& manifest) {
@@ -272,6 +307,7 @@ void from_json(const json& in, Manifest& manifest) {
   if (!files.is_array()) wrong_type("files", "a list", files);
   for (std::size_t i = 0; i < files.size(); ++i)
     read.files.push_back(read_file(files[i], "files[" + std::to_string(i) + "]."));
+  if (in.contains("int8_ranges")) read.int8_ranges = read_int8_ranges(in["int8_ranges"], "int8_ranges.");
   manifest = std::move(read);
 }
 

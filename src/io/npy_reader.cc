@@ -25,12 +25,15 @@ constexpr std::string_view kMagic("\x93NUMPY", 6);
 constexpr std::uint32_t kMaxHeaderSize = 65536;
 
 struct DtypeInfo {
-  const char* descr;  // as NPY headers spell it
-  const char* name;   // as messages do
+  const char* descr;        // as numpy writes it in NPY headers
+  const char* other_descr;  // another spelling numpy reads, or null
+  const char* name;         // as messages do
   std::size_t size;
 };
 // Indexed by NpyDtype.
-constexpr DtypeInfo kDtypes[] = {{"<f4", "float32", 4}, {"<f8", "float64", 8}, {"<i8", "int64", 8}};
+constexpr DtypeInfo kDtypes[] = {{"<f4", nullptr, "float32", 4}, {"<f8", nullptr, "float64", 8},
+                                 {"<i8", nullptr, "int64", 8},   {"<f2", nullptr, "float16", 2},
+                                 {"|i1", "<i1", "int8", 1},      {"|u1", "<u1", "uint8", 1}};
 
 const DtypeInfo& info(NpyDtype dtype) { return kDtypes[static_cast<int>(dtype)]; }
 
@@ -47,6 +50,18 @@ constexpr NpyDtype dtype_of<double>() {
 template <>
 constexpr NpyDtype dtype_of<std::int64_t>() {
   return NpyDtype::kInt64;
+}
+template <>
+constexpr NpyDtype dtype_of<std::uint16_t>() {
+  return NpyDtype::kFloat16;
+}
+template <>
+constexpr NpyDtype dtype_of<std::int8_t>() {
+  return NpyDtype::kInt8;
+}
+template <>
+constexpr NpyDtype dtype_of<std::uint8_t>() {
+  return NpyDtype::kUInt8;
 }
 
 struct HeaderFields {
@@ -169,6 +184,8 @@ class HeaderParser {
 
 const char* npy_descr(NpyDtype dtype) { return info(dtype).descr; }
 
+const char* npy_dtype_name(NpyDtype dtype) { return info(dtype).name; }
+
 std::string format_shape(const std::vector<std::int64_t>& shape) {
   std::string text = "[";
   for (std::size_t i = 0; i < shape.size(); ++i)
@@ -226,9 +243,13 @@ NpyReader::NpyReader(const std::filesystem::path& file) : path_(file) {
   if (fields.fortran_order) fail("Fortran order is not supported");
   const auto known =
       std::find_if(std::begin(kDtypes), std::end(kDtypes),
-                   [&](const DtypeInfo& dtype) { return fields.descr == dtype.descr; });
-  if (known == std::end(kDtypes))
-    fail("unsupported dtype '" + fields.descr + "' (expected <f4, <f8 or <i8)");
+                   [&](const DtypeInfo& dtype) {
+                     return fields.descr == dtype.descr ||
+                            (dtype.other_descr != nullptr && fields.descr == dtype.other_descr);
+                   });
+  if (known == std::end(kDtypes)) {
+    fail("unsupported dtype '" + fields.descr + "' (expected <f4, <f8, <i8, <f2, |i1 or |u1)");
+  }
   dtype_ = static_cast<NpyDtype>(known - std::begin(kDtypes));
   shape_ = fields.shape;
   data_offset_ = prefix_size + header_size;
@@ -306,8 +327,14 @@ std::vector<T> NpyReader::read_all() const {
 template void NpyReader::read_rows(std::int64_t, std::int64_t, float*) const;
 template void NpyReader::read_rows(std::int64_t, std::int64_t, double*) const;
 template void NpyReader::read_rows(std::int64_t, std::int64_t, std::int64_t*) const;
+template void NpyReader::read_rows(std::int64_t, std::int64_t, std::uint16_t*) const;
+template void NpyReader::read_rows(std::int64_t, std::int64_t, std::int8_t*) const;
+template void NpyReader::read_rows(std::int64_t, std::int64_t, std::uint8_t*) const;
 template std::vector<float> NpyReader::read_all() const;
 template std::vector<double> NpyReader::read_all() const;
 template std::vector<std::int64_t> NpyReader::read_all() const;
+template std::vector<std::uint16_t> NpyReader::read_all() const;
+template std::vector<std::int8_t> NpyReader::read_all() const;
+template std::vector<std::uint8_t> NpyReader::read_all() const;
 
 }  // namespace bert_embed

@@ -1,8 +1,12 @@
 #include "bert_embed/io/npy_writer.h"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
+
+#include "bert_embed/io/npy_reader.h"
+#include "bert_embed/vectors/quantize.h"
 
 namespace bert_embed {
 namespace {
@@ -57,6 +61,23 @@ void write_bytes(OutputFile& file, const void* data, std::size_t size) {
   file.check_written();
 }
 
+const char* descr_of(OutputDtype dtype) {
+  switch (dtype) {
+    case OutputDtype::kFloat32:
+      return "<f4";
+    case OutputDtype::kFloat16:
+      return "<f2";
+    case OutputDtype::kInt8:
+      return "|i1";
+    case OutputDtype::kBinary:
+      return "|u1";
+  }
+  throw std::logic_error("NpyWriter: unknown output dtype");
+}
+
+// Spooled rows are quantized in blocks of about this many bytes of float32.
+constexpr std::int64_t kQuantizeBlockBytes = 4 << 20;
+
 OutputFile& open_seekable(OutputSet& outputs, const std::filesystem::path& path) {
   OutputFile& file = outputs.add(path);
   if (!file.is_seekable()) {
@@ -86,25 +107,68 @@ std::filesystem::path npy_offsets_path(const std::filesystem::path& output) {
 
 NpyWriter::NpyWriter(OutputSet& outputs, const WriterOptions& options, Manifest provenance)
     : EmbeddingWriter(outputs, options, std::move(provenance)),
+      dtype_(options.dtype),
+      descr_(descr_of(options.dtype)),
       data_(open_seekable(outputs, options.output)) {
   if (options.per_token) {
     offsets_file_ = &outputs.add(npy_offsets_path(options.output));
     offsets_.push_back(0);
   }
-  header_size_ = reserved_header_size("<f4", shape().size());
-  write_bytes(data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
+  if (dtype_ == OutputDtype::kInt8) {
+    if (options.int8_ranges) {
+      int8_calibration_ = options.int8_ranges->calibration;
+      int8_minimum_ = int8_minimum(*options.int8_ranges);
+      int8_maximum_ = int8_maximum(*options.int8_ranges);
+      const std::vector<std::int64_t> expected = {static_cast<std::int64_t>(slots()), dim()};
+      if (int8_minimum_.sizes().vec() != expected || dim() == 0) {
+        throw std::invalid_argument("int8 ranges from " + options.int8_ranges->calibration + " are of " +
+                                    format_shape(int8_minimum_.sizes().vec()) + " (slots, dimensions), the " +
+                                    "vectors of " + format_shape(expected));
+      }
+    } else {
+      calibration_spool_ = std::make_unique<RowSpool>(std::filesystem::absolute(options.output).parent_path());
+    }
+  }
+  header_size_ = reserved_header_size(descr_, shape().size());
+  write_bytes(data_, npy_header(descr_, shape(), header_size_).data(), header_size_);
 }
 
 std::vector<std::int64_t> NpyWriter::shape() const {
   std::vector<std::int64_t> shape = {rows_};
   if (layers_apart()) shape.push_back(static_cast<std::int64_t>(slots()));
-  shape.push_back(dim());
+  shape.push_back(dtype_ == OutputDtype::kBinary ? (dim() + 7) / 8 : dim());
   return shape;
 }
 
 void NpyWriter::write_rows(const at::Tensor& rows) {
-  write_bytes(data_, rows.data_ptr<float>(), rows.numel() * sizeof(float));
   rows_ += rows.size(0);
+  switch (dtype_) {
+    case OutputDtype::kFloat32:
+      write_encoded(rows);
+      return;
+    case OutputDtype::kFloat16:
+      write_encoded(rows.to(at::kHalf));
+      return;
+    case OutputDtype::kBinary:
+      write_encoded(pack_sign_bits(rows));
+      return;
+    case OutputDtype::kInt8:
+      if (calibration_spool_) {
+        calibration_spool_->append(rows);
+        const at::Tensor low = rows.amin(0);
+        const at::Tensor high = rows.amax(0);
+        int8_minimum_ = int8_minimum_.defined() ? at::minimum(int8_minimum_, low) : low;
+        int8_maximum_ = int8_maximum_.defined() ? at::maximum(int8_maximum_, high) : high;
+      } else {
+        write_encoded(quantize_int8(rows, int8_minimum_, int8_maximum_));
+      }
+      return;
+  }
+}
+
+void NpyWriter::write_encoded(const at::Tensor& rows) {
+  const at::Tensor bytes = rows.contiguous();
+  write_bytes(data_, bytes.data_ptr(), bytes.nbytes());
 }
 
 void NpyWriter::write_pooled(const PooledRecord& record) {
@@ -119,9 +183,26 @@ void NpyWriter::write_tokens(const TokenRecord& record) {
 
 void NpyWriter::flush_output() { data_.flush(); }
 
-std::vector<CoveredFile> NpyWriter::finish_output() {
+std::vector<CoveredFile> NpyWriter::finish_output(Manifest& manifest) {
+  if (dtype_ == OutputDtype::kInt8) {
+    if (calibration_spool_) {
+      const std::int64_t spooled = calibration_spool_->rows();
+      if (spooled == 0) {  // no vectors, no range: an empty array still says how it was made
+        int8_minimum_ = at::zeros({static_cast<std::int64_t>(slots()), dim()});
+        int8_maximum_ = int8_minimum_;
+      }
+      const std::int64_t block =
+          std::max<std::int64_t>(1, kQuantizeBlockBytes / (static_cast<std::int64_t>(slots()) * dim() * 4));
+      for (std::int64_t first = 0; first < spooled; first += block) {
+        const at::Tensor rows = calibration_spool_->read(first, std::min(block, spooled - first));
+        write_encoded(quantize_int8(rows, int8_minimum_, int8_maximum_));
+      }
+      calibration_spool_.reset();
+    }
+    manifest.int8_ranges = int8_ranges_of(int8_minimum_, int8_maximum_, int8_calibration_);
+  }
   data_.stream().seekp(0);
-  write_bytes(data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
+  write_bytes(data_, npy_header(descr_, shape(), header_size_).data(), header_size_);
   if (offsets_file_ == nullptr) return {{&data_, rows_}};
   const auto lines = static_cast<std::int64_t>(offsets_.size());
   write_npy_array(*offsets_file_, "<i8", {lines}, offsets_.data(), offsets_.size() * sizeof(std::int64_t));

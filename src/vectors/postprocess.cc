@@ -21,7 +21,10 @@ namespace fs = std::filesystem;
 constexpr char kWhiten[] = "whiten";
 constexpr char kRemoveTop[] = "remove-top";
 constexpr char kStandardize[] = "standardize";
+constexpr char kNormalizeL2[] = "normalize:l2";
 constexpr char kStatisticsKind[] = "statistics";
+constexpr char kMinimum[] = "min";
+constexpr char kMaximum[] = "max";
 
 // A standard deviation below this fraction of the largest RMS value of the
 // slot is rounding noise around a constant, not variance worth scaling up.
@@ -186,9 +189,8 @@ fs::path array_path(const fs::path& file, const std::string& role) {
   return stem;
 }
 
-// The array of a role among a manifest's files: the one named *.<role>.npy,
-// beside the manifest (so that the manifest may be renamed).
-fs::path find_array(const fs::path& file, const Manifest& manifest, const std::string& role) {
+// The names among a manifest's files that end in .<role>.npy.
+std::vector<std::string> arrays_of_role(const Manifest& manifest, const std::string& role) {
   const std::string suffix = "." + role + ".npy";
   std::vector<std::string> found;
   for (const ManifestFile& entry : manifest.files) {
@@ -197,6 +199,18 @@ fs::path find_array(const fs::path& file, const Manifest& manifest, const std::s
         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
       found.push_back(name);
   }
+  return found;
+}
+
+bool lists_array(const Manifest& manifest, const std::string& role) {
+  return !arrays_of_role(manifest, role).empty();
+}
+
+// The array of a role among a manifest's files: the one named *.<role>.npy,
+// beside the manifest (so that the manifest may be renamed).
+fs::path find_array(const fs::path& file, const Manifest& manifest, const std::string& role) {
+  const std::string suffix = "." + role + ".npy";
+  const std::vector<std::string> found = arrays_of_role(manifest, role);
   if (found.size() != 1 || found[0].find('/') != std::string::npos) {
     throw std::runtime_error("statistics file " + file.string() + ": \"files\" must name one *" +
                              suffix + " beside it, found " + std::to_string(found.size()) +
@@ -234,8 +248,61 @@ std::string postprocess_label(const PostProcessOptions& options) {
   if (options.remove_top > 0)
     add(std::string(kRemoveTop) + ":" + std::to_string(options.remove_top));
   if (options.standardize) add(kStandardize);
-  if (options.l2_normalize) add("normalize:l2");
+  if (options.l2_normalize) add(kNormalizeL2);
   return label.empty() ? "none" : label;
+}
+
+PostProcessOptions parse_postprocess_label(const std::string& label) {
+  PostProcessOptions options;
+  if (label == "none") return options;
+  const auto count_of = [&label](const std::string& part, std::size_t prefix) {
+    const std::string digits = part.substr(prefix);
+    if (digits.empty() || digits.size() > 7 ||
+        digits.find_first_not_of("0123456789") != std::string::npos || digits[0] == '0') {
+      throw std::invalid_argument("post-processing \"" + label + "\": \"" + part +
+                                  "\" needs a positive count");
+    }
+    return std::stoi(digits);
+  };
+  std::size_t start = 0;
+  while (start <= label.size()) {
+    const std::size_t end = std::min(label.find(',', start), label.size());
+    const std::string part = label.substr(start, end - start);
+    const std::string whiten_prefix = std::string(kWhiten) + ":";
+    const std::string remove_prefix = std::string(kRemoveTop) + ":";
+    if (part.rfind(whiten_prefix, 0) == 0) {
+      options.whiten_components = count_of(part, whiten_prefix.size());
+    } else if (part.rfind(remove_prefix, 0) == 0) {
+      options.remove_top = count_of(part, remove_prefix.size());
+    } else if (part == kStandardize) {
+      options.standardize = true;
+    } else if (part == kNormalizeL2) {
+      options.l2_normalize = true;
+    } else {
+      throw std::invalid_argument("post-processing \"" + label + "\": unknown part \"" + part +
+                                  "\"");
+    }
+    start = end + 1;
+  }
+  // Each part once, in the order the transforms run: what postprocess_label writes.
+  if (postprocess_label(options) != label) {
+    throw std::invalid_argument("post-processing \"" + label + "\" is not written as bert-embed " +
+                                "writes it (" + postprocess_label(options) + ")");
+  }
+  return options;
+}
+
+PostProcessOptions statistics_file_options(const fs::path& file) {
+  const Manifest manifest = read_manifest(file);
+  if (manifest.kind != kStatisticsKind) {
+    throw std::runtime_error("statistics file " + file.string() + ": a manifest of kind \"" +
+                             manifest.kind + "\", not \"" + kStatisticsKind + "\"");
+  }
+  try {
+    return parse_postprocess_label(manifest.postprocess);
+  } catch (const std::invalid_argument& error) {
+    throw std::runtime_error("statistics file " + file.string() + ": " + error.what());
+  }
 }
 
 PostProcessor::PostProcessor(const PostProcessOptions& options) : options_(options) {
@@ -282,7 +349,6 @@ void PostProcessor::check_input(const at::Tensor& rows, const char* what) const 
 }
 
 void PostProcessor::fit(const at::Tensor& rows) {
-  if (!needs_statistics()) return;
   check_input(rows, "fit");
   VectorStatistics statistics(rows.size(1), rows.size(2));
   statistics.add(rows);
@@ -290,7 +356,15 @@ void PostProcessor::fit(const at::Tensor& rows) {
 }
 
 void PostProcessor::fit(const VectorStatistics& statistics) {
-  if (!needs_statistics()) return;
+  if (!needs_statistics()) {
+    // Nothing to fit: the statistics are kept, to be saved (their range
+    // calibrates int8 outputs).
+    statistics_ = statistics;
+    slots_ = statistics.slots();
+    dim_ = statistics.dim();
+    source_ = "the statistics of " + std::to_string(statistics.count()) + " vectors";
+    return;
+  }
   check_dimensions(statistics.dim());
   const std::int64_t n = statistics.count();
   // Centred vectors span at most n - 1 directions; removal must leave one.
@@ -391,10 +465,6 @@ std::vector<PostProcessor::FittedArray> PostProcessor::fitted_arrays() const {
 
 void PostProcessor::save(OutputSet& outputs, const fs::path& file, const VectorSource& source,
                          const InputDescription& input) const {
-  if (!needs_statistics()) {
-    throw std::invalid_argument(
-        "no statistics to save: none of whiten, remove-top and standardize is on");
-  }
   if (!fitted()) throw std::logic_error("PostProcessor::save before fit()");
   if (static_cast<std::int64_t>(source.slot_labels.size()) != slots_ || source.dim != dim_) {
     throw std::invalid_argument(
@@ -420,6 +490,10 @@ void PostProcessor::save(OutputSet& outputs, const fs::path& file, const VectorS
   write("shift", statistics_.shift());
   write("sum", statistics_.sum());
   write("outer", statistics_.outer());
+  if (statistics_.has_range()) {
+    write(kMinimum, statistics_.minimum());
+    write(kMaximum, statistics_.maximum());
+  }
   for (const FittedArray& array : fitted_arrays()) write(array.role, this->*array.member);
   // The set commits the manifest last: a manifest in place means its arrays are complete.
   outputs.add_manifest(std::move(manifest), std::move(arrays), file);
@@ -431,7 +505,8 @@ void PostProcessor::save(const fs::path& file, const VectorSource& source) const
   outputs.commit();
 }
 
-void PostProcessor::load(const fs::path& file, const VectorSource& expected) {
+void PostProcessor::load(const fs::path& file, const VectorSource& expected,
+                         const std::string& expected_name) {
   const Manifest manifest = read_manifest(file);
   const auto fail = [&file](const std::string& problem) {
     throw std::runtime_error("statistics file " + file.string() + ": " + problem);
@@ -445,8 +520,8 @@ void PostProcessor::load(const fs::path& file, const VectorSource& expected) {
          describe_fitted(options_));
   }
   const std::string difference =
-      describe_difference(manifest.source, file.filename().string(), expected, "this run");
-  if (!difference.empty()) fail("fitted on other vectors than this run makes: " + difference);
+      describe_difference(manifest.source, file.filename().string(), expected, expected_name);
+  if (!difference.empty()) fail("fitted on other vectors than " + expected_name + ": " + difference);
   if (manifest.rows < 2) {
     fail("counts " + std::to_string(manifest.rows) + " vectors, statistics need at least 2");
   }
@@ -458,9 +533,14 @@ void PostProcessor::load(const fs::path& file, const VectorSource& expected) {
   const auto read = [&](const std::string& role, const std::vector<std::int64_t>& shape) {
     return read_array(find_array(file, manifest, role), shape);
   };
-  loaded.statistics_ = VectorStatistics(manifest.rows, read("shift", {loaded.slots_, loaded.dim_}),
-                                        read("sum", {loaded.slots_, loaded.dim_}),
-                                        read("outer", {loaded.slots_, loaded.dim_, loaded.dim_}));
+  const std::vector<std::int64_t> per_dimension = {loaded.slots_, loaded.dim_};
+  // The range is optional: files written by hand, or before it was kept, lack it.
+  const bool has_range = lists_array(manifest, kMinimum) || lists_array(manifest, kMaximum);
+  loaded.statistics_ = VectorStatistics(
+      manifest.rows, read("shift", per_dimension), read("sum", per_dimension),
+      read("outer", {loaded.slots_, loaded.dim_, loaded.dim_}),
+      has_range ? read(kMinimum, per_dimension) : at::Tensor(),
+      has_range ? read(kMaximum, per_dimension) : at::Tensor());
   for (const FittedArray& array : loaded.fitted_arrays())
     loaded.*array.member = read(array.role, array.shape);
   if (loaded.standardize_scale_.defined() && !loaded.standardize_scale_.gt(0).all().item<bool>())

@@ -1,5 +1,6 @@
 #include "bert_embed/vectors/statistics.h"
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -11,7 +12,9 @@ VectorStatistics::VectorStatistics(std::int64_t slots, std::int64_t dim)
       dim_(dim),
       shift_(at::zeros({slots, dim}, at::kDouble)),
       sum_(at::zeros({slots, dim}, at::kDouble)),
-      outer_(at::zeros({slots, dim, dim}, at::kDouble)) {
+      outer_(at::zeros({slots, dim, dim}, at::kDouble)),
+      minimum_(at::full({slots, dim}, std::numeric_limits<double>::infinity(), at::kDouble)),
+      maximum_(at::full({slots, dim}, -std::numeric_limits<double>::infinity(), at::kDouble)) {
   if (slots <= 0 || dim <= 0) {
     throw std::invalid_argument("VectorStatistics: slots and dim must be positive, got " +
                                 std::to_string(slots) + " and " + std::to_string(dim));
@@ -19,23 +22,39 @@ VectorStatistics::VectorStatistics(std::int64_t slots, std::int64_t dim)
 }
 
 VectorStatistics::VectorStatistics(std::int64_t count, at::Tensor shift, at::Tensor sum,
-                                   at::Tensor outer)
-    : count_(count), shift_(std::move(shift)), sum_(std::move(sum)), outer_(std::move(outer)) {
-  if (count < 0 || shift_.scalar_type() != at::kDouble || sum_.scalar_type() != at::kDouble ||
-      outer_.scalar_type() != at::kDouble || sum_.dim() != 2 || shift_.sizes() != sum_.sizes() ||
-      outer_.dim() != 3 || outer_.size(0) != sum_.size(0) || outer_.size(1) != sum_.size(1) ||
-      outer_.size(2) != sum_.size(1)) {
+                                   at::Tensor outer, at::Tensor minimum, at::Tensor maximum)
+    : count_(count),
+      shift_(std::move(shift)),
+      sum_(std::move(sum)),
+      outer_(std::move(outer)),
+      minimum_(std::move(minimum)),
+      maximum_(std::move(maximum)) {
+  const auto fits_sum = [this](const at::Tensor& array) {
+    return array.scalar_type() == at::kDouble && array.sizes() == sum_.sizes();
+  };
+  const bool range_fits = minimum_.defined() == maximum_.defined() &&
+                          (!minimum_.defined() || (fits_sum(minimum_) && fits_sum(maximum_)));
+  if (count < 0 || sum_.scalar_type() != at::kDouble || sum_.dim() != 2 || !fits_sum(shift_) ||
+      outer_.scalar_type() != at::kDouble || outer_.dim() != 3 || outer_.size(0) != sum_.size(0) ||
+      outer_.size(1) != sum_.size(1) || outer_.size(2) != sum_.size(1) || !range_fits) {
+    const auto described = [](const at::Tensor& array) {
+      return array.defined() ? c10::str(array.scalar_type(), array.sizes()) : std::string("none");
+    };
     throw std::invalid_argument("VectorStatistics: count " + std::to_string(count) + ", shift " +
-                                c10::str(shift_.scalar_type(), shift_.sizes()) + ", sum " +
-                                c10::str(sum_.scalar_type(), sum_.sizes()) + " and outer " +
-                                c10::str(outer_.scalar_type(), outer_.sizes()) +
-                                " are not the moments of one set of vectors");
+                                described(shift_) + ", sum " + described(sum_) + ", outer " +
+                                described(outer_) + ", minimum " + described(minimum_) +
+                                " and maximum " + described(maximum_) +
+                                " are not the statistics of one set of vectors");
   }
   slots_ = sum_.size(0);
   dim_ = sum_.size(1);
   shift_ = shift_.contiguous();
   sum_ = sum_.contiguous();
   outer_ = outer_.contiguous();
+  if (has_range()) {
+    minimum_ = minimum_.contiguous();
+    maximum_ = maximum_.contiguous();
+  }
 }
 
 void VectorStatistics::check_shape(std::int64_t slots, std::int64_t dim, const char* what) const {
@@ -67,6 +86,10 @@ void VectorStatistics::add(const at::Tensor& rows) {
   // their tensors, and must not see each other's additions.
   sum_ = sum_ + shifted.sum(1);
   outer_ = at::baddbmm(outer_, shifted.transpose(1, 2), shifted);
+  if (has_range()) {
+    minimum_ = at::minimum(minimum_, by_slot.amin(1));
+    maximum_ = at::maximum(maximum_, by_slot.amax(1));
+  }
   count_ += rows.size(0);
 }
 
@@ -76,6 +99,12 @@ void VectorStatistics::merge(const VectorStatistics& other) {
   if (count_ == 0) {
     *this = other;
     return;
+  }
+  if (has_range() && other.has_range()) {
+    minimum_ = at::minimum(minimum_, other.minimum_);
+    maximum_ = at::maximum(maximum_, other.maximum_);
+  } else {
+    minimum_ = maximum_ = at::Tensor();
   }
   // The other's sums moved to this shift: x - shift = (x - other.shift) + delta.
   const at::Tensor delta = other.shift_ - shift_;

@@ -163,7 +163,7 @@ class RecordingWriter : public EmbeddingWriter {
     tokens.push_back(record.tokens);
   }
   void flush_output() override { ++flushes; }
-  std::vector<CoveredFile> finish_output() override { return {}; }
+  std::vector<CoveredFile> finish_output(Manifest&) override { return {}; }
 };
 
 TEST(WriterSink, WritesPostProcessedRecordsAndFlushes) {

@@ -32,6 +32,19 @@ inline std::string output_format_name(OutputFormat format) {
 // The format a path implies: NPY for "*.npy", JSONL for anything else and stdout.
 OutputFormat output_format_for(const std::filesystem::path& output);
 
+// How NPY outputs store the numbers: float32; float16 ('<f2', half the
+// size); int8 ('|i1', a quarter: per-dimension ranges, Int8Ranges in
+// manifest.h); binary ('|u1', a thirty-second: the sign bits of each vector
+// packed as numpy.packbits(v > 0, axis=-1) does, the first dimension in the
+// highest bit, the last byte padded with zeros). JSONL is float32 only.
+enum class OutputDtype { kFloat32, kFloat16, kInt8, kBinary };
+inline constexpr EnumNames<OutputDtype, 4> kOutputDtypeNames{{{"float32", OutputDtype::kFloat32},
+                                                               {"float16", OutputDtype::kFloat16},
+                                                               {"int8", OutputDtype::kInt8},
+                                                               {"binary", OutputDtype::kBinary}}};
+// As manifests record it.
+inline std::string output_dtype_name(OutputDtype dtype) { return std::string(name_of(kOutputDtypeNames, dtype)); }
+
 // One vector (per slot) for one input line.
 struct PooledRecord {
   std::int64_t index = 0;
@@ -59,6 +72,11 @@ struct WriterOptions {
   // The vector width when known beforehand, else 0 (taken from the first
   // record). It gives an empty NPY output its shape, [0, dim].
   std::int64_t dim = 0;
+  OutputDtype dtype = OutputDtype::kFloat32;
+  // int8: the ranges to quantize with ([slots][dim]); none: calibrated on the
+  // output's own vectors, which are then spooled to a temporary file beside
+  // the output and quantized by finish().
+  std::optional<Int8Ranges> int8_ranges;
 };
 
 // Checks every record against the options (kind, input order, slots, width)
@@ -99,8 +117,9 @@ class EmbeddingWriter {
   virtual void write_pooled(const PooledRecord& record) = 0;
   virtual void write_tokens(const TokenRecord& record) = 0;
   virtual void flush_output() = 0;
-  // Returns the files written, for the manifest.
-  virtual std::vector<CoveredFile> finish_output() = 0;
+  // Returns the files written, for `manifest`, whose format-specific fields
+  // (int8_ranges) it may fill in.
+  virtual std::vector<CoveredFile> finish_output(Manifest& manifest) = 0;
 
   // values: [slots, dim] for pooled records, [slots, tokens, dim] per token.
   void check_record(std::int64_t index, bool per_token, const at::Tensor& values);
@@ -108,6 +127,7 @@ class EmbeddingWriter {
   OutputSet& outputs_;
   Manifest manifest_;
   OutputFormat format_;
+  OutputDtype dtype_;
   std::vector<std::string> slot_labels_;
   bool per_token_;
   std::int64_t dim_;
@@ -117,7 +137,8 @@ class EmbeddingWriter {
 };
 
 // Opens the output in `outputs` (errors name the path) and returns the
-// writer of the format.
+// writer of the format; std::invalid_argument for a dtype other than float32
+// with JSONL.
 std::unique_ptr<EmbeddingWriter> make_embedding_writer(OutputSet& outputs,
                                                        const WriterOptions& options,
                                                        Manifest provenance);

@@ -30,7 +30,7 @@ class JsonlWriter final : public EmbeddingWriter {
   void write_pooled(const PooledRecord& record) override;
   void write_tokens(const TokenRecord& record) override;
   void flush_output() override;
-  std::vector<CoveredFile> finish_output() override;
+  std::vector<CoveredFile> finish_output(Manifest& manifest) override;
 
   // Starts line_ with the index and id; refuses values JSON cannot hold.
   void begin_line(std::int64_t index, const std::optional<std::string_view>& id,

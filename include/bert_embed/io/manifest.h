@@ -60,6 +60,17 @@ struct ManifestFile {
   }
 };
 
+// The ranges an int8 output was quantized with, as sentence-transformers'
+// quantize_embeddings does: value v of slot s, dimension d is stored as
+// trunc((v - min) / ((max - min) / 255) - 128), in float32, clamped to
+// [-128, 127] (a dimension with max == min is stored as -128); it reads back
+// as min + (q + 128) * (max - min) / 255.
+struct Int8Ranges {
+  std::string calibration;  // "data" (the output's own vectors) or the statistics file
+  std::vector<std::vector<float>> minimum;  // [slots][dim]
+  std::vector<std::vector<float>> maximum;  // [slots][dim]
+};
+
 struct Manifest {
   // Out of line: built inline, as an aggregate, `Manifest{}` draws GCC 12's
   // false -Wmaybe-uninitialized warnings.
@@ -71,7 +82,8 @@ struct Manifest {
   std::string postprocess = "none";  // e.g. "whiten:256,standardize,normalize:l2"
   InputDescription input;
   std::string format;                // "jsonl", "npy"; statistics: "npy"
-  std::string output_dtype = "float32";
+  std::string output_dtype = "float32";  // float32, float16, int8, binary
+  std::optional<Int8Ranges> int8_ranges;  // int8 outputs only; "int8_ranges" when present
   std::int64_t rows = 0;             // vectors (per token: token rows)
   std::int64_t dim = 0;              // width after post-processing
   // The files this manifest covers, filled in when the output is committed

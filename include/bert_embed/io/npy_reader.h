@@ -1,6 +1,6 @@
 // Bounded reading of NPY files (numpy's format, versions 1.0 to 3.0), for
-// statistics files and the tests' goldens: little-endian float32,
-// float64 or int64 in C order. Everything is checked before a byte of data is
+// statistics files, saved vectors and the tests' goldens: little-endian
+// float16, float32, float64, int64, int8 or uint8 in C order. Everything is checked before a byte of data is
 // read or allocated: the file is a regular file, the header is a well-formed
 // dictionary of bounded length, and the data size the shape implies is the
 // size of the rest of the file. Every error names the file. No libtorch here,
@@ -15,9 +15,12 @@
 
 namespace bert_embed {
 
-enum class NpyDtype { kFloat32, kFloat64, kInt64 };  // "<f4", "<f8", "<i8"
+// "<f4", "<f8", "<i8", "<f2", "|i1", "|u1" (numpy also reads "<i1" and "<u1",
+// and writes the "|" forms: byte order does not apply to one byte).
+enum class NpyDtype { kFloat32, kFloat64, kInt64, kFloat16, kInt8, kUInt8 };
 
 const char* npy_descr(NpyDtype dtype);  // "<f4", ...
+const char* npy_dtype_name(NpyDtype dtype);  // "float32", ...
 
 class NpyReader {
  public:
@@ -42,6 +45,7 @@ class NpyReader {
   // Reads rows [first, first + count) into out, which holds count *
   // row_elements() values of the array's type (std::logic_error on another
   // type or a range outside the array; std::runtime_error on a read error).
+  // float16 values are read as their IEEE 754 bit patterns, std::uint16_t.
   template <typename T>
   void read_rows(std::int64_t first, std::int64_t count, T* out) const;
 
@@ -70,9 +74,15 @@ class NpyReader {
 extern template void NpyReader::read_rows(std::int64_t, std::int64_t, float*) const;
 extern template void NpyReader::read_rows(std::int64_t, std::int64_t, double*) const;
 extern template void NpyReader::read_rows(std::int64_t, std::int64_t, std::int64_t*) const;
+extern template void NpyReader::read_rows(std::int64_t, std::int64_t, std::uint16_t*) const;
+extern template void NpyReader::read_rows(std::int64_t, std::int64_t, std::int8_t*) const;
+extern template void NpyReader::read_rows(std::int64_t, std::int64_t, std::uint8_t*) const;
 extern template std::vector<float> NpyReader::read_all() const;
 extern template std::vector<double> NpyReader::read_all() const;
 extern template std::vector<std::int64_t> NpyReader::read_all() const;
+extern template std::vector<std::uint16_t> NpyReader::read_all() const;
+extern template std::vector<std::int8_t> NpyReader::read_all() const;
+extern template std::vector<std::uint8_t> NpyReader::read_all() const;
 
 // Shape as numpy prints it: "[2, 16]".
 std::string format_shape(const std::vector<std::int64_t>& shape);

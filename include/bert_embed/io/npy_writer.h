@@ -1,19 +1,23 @@
-// NPY output (format version 1.0, little-endian float32, C order), as
-// numpy.load reads it: pooled [lines, dim], or [lines, slots, dim] with
-// several slots; per token [total_tokens, dim] or [total_tokens, slots, dim],
-// plus int64 [lines + 1] token offsets in a second file beside it (line i's
-// tokens are rows offsets[i] to offsets[i+1]). The row count is known only at
-// the end: the header is written with room for any shape and rewritten by
-// finish(), so the output must be a regular file.
+// NPY output (format version 1.0, C order), as numpy.load reads it: pooled
+// [lines, dim], or [lines, slots, dim] with several slots; per token
+// [total_tokens, dim] or [total_tokens, slots, dim], plus int64 [lines + 1]
+// token offsets in a second file beside it (line i's tokens are rows
+// offsets[i] to offsets[i+1]). The numbers are float32, float16, int8 or
+// packed bits (OutputDtype; binary makes the last dimension ceil(dim / 8)
+// bytes). The row count is known only at the end: the header is written with
+// room for any shape and rewritten by finish(), so the output must be a
+// regular file.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "bert_embed/io/embedding_writer.h"
 #include "bert_embed/io/output_file.h"
+#include "bert_embed/io/row_spool.h"
 
 namespace bert_embed {
 
@@ -33,12 +37,23 @@ class NpyWriter final : public EmbeddingWriter {
   void write_pooled(const PooledRecord& record) override;
   void write_tokens(const TokenRecord& record) override;
   void flush_output() override;
-  std::vector<CoveredFile> finish_output() override;
+  std::vector<CoveredFile> finish_output(Manifest& manifest) override;
 
+  // rows: float32 [n, slots, dim].
   void write_rows(const at::Tensor& rows);
+  // rows in the output's dtype.
+  void write_encoded(const at::Tensor& rows);
   std::vector<std::int64_t> shape() const;
 
+  OutputDtype dtype_;
+  const char* descr_;
   OutputFile& data_;
+  // int8: the ranges, float32 [slots, dim]; undefined until known when they
+  // are calibrated on the data, which is spooled until finish().
+  at::Tensor int8_minimum_;
+  at::Tensor int8_maximum_;
+  std::string int8_calibration_ = "data";
+  std::unique_ptr<RowSpool> calibration_spool_;
   OutputFile* offsets_file_ = nullptr;  // per token only
   std::vector<std::int64_t> offsets_;    // per token: token rows before each line
   std::int64_t rows_ = 0;

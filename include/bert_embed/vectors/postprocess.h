@@ -28,6 +28,12 @@ struct PostProcessOptions {
 // The transforms that are on, as manifests record them:
 // "whiten:256,remove-top:2,standardize,normalize:l2", or "none".
 std::string postprocess_label(const PostProcessOptions& options);
+// The options a label names; std::invalid_argument unless it is a label
+// postprocess_label() writes.
+PostProcessOptions parse_postprocess_label(const std::string& label);
+// The fitted transforms a statistics file holds (its "postprocess");
+// std::runtime_error naming the file when it is no statistics file.
+PostProcessOptions statistics_file_options(const std::filesystem::path& file);
 
 // Statistics are fitted in float64, per slot (a layer kept apart), each
 // transform on the output of the one before, whose mean and covariance follow
@@ -61,8 +67,8 @@ class PostProcessor {
   // The width of the output for vectors of width `dim`: K with whitening.
   std::int64_t output_dim(std::int64_t dim) const;
 
-  // Fits the transforms from the statistics of the raw vectors; does nothing
-  // when no fitted transform is on. std::invalid_argument as
+  // Fits the transforms from the statistics of the raw vectors; when no
+  // fitted transform is on, only keeps the statistics (for save()). std::invalid_argument as
   // check_dimensions(); std::runtime_error when the vectors are too few
   // (whiten K needs K + 1, remove-top D needs D + 2, anything 2) or span too
   // few directions.
@@ -78,11 +84,13 @@ class PostProcessor {
   const VectorStatistics& statistics() const { return statistics_; }
 
   // A statistics file: FILE is a JSON manifest (kind "statistics", `source`
-  // the vectors counted, `postprocess` the fitted transforms, `rows` the
-  // number of vectors, `files` the arrays), and beside it float64 NPY arrays
-  // that numpy.load reads, named after FILE without ".json": the moments
-  // (VectorStatistics) STEM.shift.npy and STEM.sum.npy [slots, dim],
-  // STEM.outer.npy [slots, dim, dim] (mean = shift + sum / rows), then the
+  // the vectors counted, `postprocess` the fitted transforms, "none" when
+  // only the moments were counted, `rows` the number of vectors, `files` the
+  // arrays), and beside it float64 NPY arrays that numpy.load reads, named
+  // after FILE without ".json": the moments (VectorStatistics) STEM.shift.npy
+  // and STEM.sum.npy [slots, dim], STEM.outer.npy [slots, dim, dim] (mean =
+  // shift + sum / rows), the range STEM.min.npy and STEM.max.npy [slots, dim]
+  // (optional when loading), then the
   // fitted transforms: STEM.whiten-mean.npy [slots, dim],
   // STEM.whiten-matrix.npy [slots, dim, K], STEM.remove-top-mean.npy
   // [slots, w], STEM.remove-top-directions.npy [slots, D, w],
@@ -98,9 +106,11 @@ class PostProcessor {
   // Reads statistics written by save(). Refused, naming the file: a manifest
   // over 1 MiB or of another kind, transforms other than the options'
   // (L2 normalization aside), vectors of another source than `expected`
-  // (naming each difference), an array that is missing, not a regular
-  // file, of another dtype or shape, truncated, or holding NaN or infinity.
-  void load(const std::filesystem::path& file, const VectorSource& expected);
+  // (naming each difference; `expected_name` names the vectors, as "this run"
+  // or "vectors.npy"), an array that is missing, not a regular file, of
+  // another dtype or shape, truncated, or holding NaN or infinity.
+  void load(const std::filesystem::path& file, const VectorSource& expected,
+            const std::string& expected_name = "this run");
 
  private:
   void check_input(const at::Tensor& rows, const char* what) const;

@@ -1,6 +1,7 @@
 // Sufficient statistics of vectors for fitting post-processing: per slot (a
 // layer kept apart), the number of vectors, their sum and the sum of their
-// outer products, in float64. Statistics of separate shards merge exactly,
+// outer products, in float64, and each dimension's range (the smallest and
+// largest value: what int8 quantization calibrates on). Statistics of separate shards merge exactly,
 // so vectors can be counted chunk by chunk, or on separate machines, and
 // fitted once. Whitening, removal of top directions and standardization are
 // affine maps, so the moments after each follow from these alone.
@@ -25,14 +26,18 @@ class VectorStatistics {
   VectorStatistics() = default;
   VectorStatistics(std::int64_t slots, std::int64_t dim);
   // From saved moments: shift and sum float64 [slots, dim], outer float64
-  // [slots, dim, dim]; std::invalid_argument when they do not fit together.
-  VectorStatistics(std::int64_t count, at::Tensor shift, at::Tensor sum, at::Tensor outer);
+  // [slots, dim, dim], and the range, minimum and maximum float64
+  // [slots, dim], or both undefined when it is not known (has_range() is then
+  // false); std::invalid_argument when they do not fit together.
+  VectorStatistics(std::int64_t count, at::Tensor shift, at::Tensor sum, at::Tensor outer,
+                   at::Tensor minimum = {}, at::Tensor maximum = {});
 
   // rows: float32 [n, slots, dim] of the shape given at construction.
   // std::runtime_error when a value is NaN or infinite (nothing is added).
   void add(const at::Tensor& rows);
   // Adds the vectors counted in `other` (same slots and dim): the result is
-  // that of add() on both sets, up to the rounding of one addition.
+  // that of add() on both sets, up to the rounding of one addition (the range
+  // exactly; unknown when either's is).
   void merge(const VectorStatistics& other);
 
   std::int64_t count() const { return count_; }
@@ -42,6 +47,14 @@ class VectorStatistics {
   const at::Tensor& sum() const { return sum_; }      // float64 [slots, dim]: sum of x - shift
   // float64 [slots, dim, dim]: sum of (x - shift)^T (x - shift)
   const at::Tensor& outer() const { return outer_; }
+
+  // Whether minimum() and maximum() are known: statistics saved without them
+  // (by hand, or before they were kept) do not have them.
+  bool has_range() const { return minimum_.defined(); }
+  // float64 [slots, dim]: the smallest and largest value of each dimension
+  // (+inf and -inf before any vector).
+  const at::Tensor& minimum() const { return minimum_; }
+  const at::Tensor& maximum() const { return maximum_; }
 
   // float64 [slots, dim]; needs count() >= 1.
   at::Tensor mean() const;
@@ -58,6 +71,8 @@ class VectorStatistics {
   at::Tensor shift_;
   at::Tensor sum_;
   at::Tensor outer_;
+  at::Tensor minimum_;
+  at::Tensor maximum_;
 };
 
 }  // namespace bert_embed
