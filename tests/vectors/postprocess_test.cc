@@ -281,6 +281,8 @@ TEST(PostProcessor, StatisticsFileIsAManifestWithArraysBesideIt) {
   const std::vector<std::string> files = {"stats.shift.npy",
                                           "stats.sum.npy",
                                           "stats.outer.npy",
+                                          "stats.min.npy",
+                                          "stats.max.npy",
                                           "stats.whiten-mean.npy",
                                           "stats.whiten-matrix.npy",
                                           "stats.standardize-mean.npy",
@@ -573,6 +575,32 @@ TEST(PostProcessor, LabelNamesTheTransformsInOrder) {
   options.standardize = true;
   options.l2_normalize = true;
   EXPECT_EQ(postprocess_label(options), "whiten:256,remove-top:2,standardize,normalize:l2");
+}
+
+TEST(PostProcessor, LabelsParseBackIntoTheirOptions) {
+  for (const char* label : {"none", "whiten:256", "remove-top:2,standardize", "whiten:4,remove-top:1,standardize,normalize:l2",
+                            "normalize:l2"}) {
+    EXPECT_EQ(postprocess_label(parse_postprocess_label(label)), label);
+  }
+  for (const char* bad : {"", "whiten", "whiten:0", "whiten:-3", "standardize,whiten:4", "standardize,standardize",
+                          "whiten:4,,standardize", "sharpen"}) {
+    EXPECT_THROW(parse_postprocess_label(bad), std::invalid_argument) << bad;
+  }
+}
+
+TEST(PostProcessor, StatisticsWithoutTransformsKeepTheMomentsAndRanges) {
+  const test::TempDir dir;
+  const at::Tensor rows = correlated_rows();
+  PostProcessor counted(PostProcessOptions{});
+  counted.fit(rows);
+  counted.save(dir.path() / "stats.json", test_source());
+  EXPECT_EQ(statistics_file_options(dir.path() / "stats.json").whiten_components, 0);
+  PostProcessor loaded(PostProcessOptions{});
+  loaded.load(dir.path() / "stats.json", test_source());
+  ASSERT_TRUE(loaded.statistics().has_range());
+  EXPECT_TRUE(at::equal(loaded.statistics().minimum(), rows.amin(0).to(at::kDouble)));
+  EXPECT_TRUE(at::equal(loaded.statistics().maximum(), rows.amax(0).to(at::kDouble)));
+  EXPECT_TRUE(at::equal(loaded.apply(rows), rows));
 }
 
 TEST(PostProcessor, RefusesNonFiniteTrainingData) {

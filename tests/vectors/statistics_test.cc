@@ -97,7 +97,7 @@ TEST(VectorStatistics, MergeOfTwoHalvesEqualsOneFitOverTheWhole) {
     int compared = 0;
     for (const auto& entry : fs::directory_iterator(dir.path())) {
       const std::string name = entry.path().filename().string();
-      // The moments are about different shifts; the fitted transforms must agree.
+      // The moments are about different shifts; the ranges and the fitted transforms must agree.
       if (name.rfind("whole.", 0) != 0 || entry.path().extension() != ".npy" ||
           name == "whole.shift.npy" || name == "whole.sum.npy" || name == "whole.outer.npy")
         continue;
@@ -115,7 +115,7 @@ TEST(VectorStatistics, MergeOfTwoHalvesEqualsOneFitOverTheWhole) {
           << postprocess_label(options) << ": " << name;
       ++compared;
     }
-    EXPECT_EQ(compared, 4) << "the arrays of the transforms";
+    EXPECT_EQ(compared, 6) << "the ranges (min, max) and the arrays of the transforms";
   }
 }
 
@@ -131,6 +131,25 @@ TEST(VectorStatistics, CovarianceIsPreciseFarFromTheOrigin) {
   for (std::int64_t slot = 0; slot < kSlots; ++slot) {
     EXPECT_LE(max_relative(statistics.covariance()[slot], at::cov(near.select(1, slot).t())), 1e-9);
   }
+}
+
+TEST(VectorStatistics, RangesAreTheSmallestAndLargestValuesAndMergeExactly) {
+  const at::Tensor rows = sample_rows(90, 9);
+  VectorStatistics merged = statistics_of(rows.narrow(0, 0, 40));
+  merged.merge(statistics_of(rows.narrow(0, 40, 50)));
+  ASSERT_TRUE(merged.has_range());
+  EXPECT_TRUE(at::equal(merged.minimum(), rows.amin(0).to(at::kDouble)));
+  EXPECT_TRUE(at::equal(merged.maximum(), rows.amax(0).to(at::kDouble)));
+  // Statistics saved without a range (by hand) merge into statistics without one.
+  const VectorStatistics counted = statistics_of(rows);
+  VectorStatistics unranged(counted.count(), counted.shift(), counted.sum(), counted.outer());
+  EXPECT_FALSE(unranged.has_range());
+  merged.merge(unranged);
+  EXPECT_FALSE(merged.has_range());
+  EXPECT_EQ(merged.count(), 180);
+  EXPECT_THROW(VectorStatistics(counted.count(), counted.shift(), counted.sum(), counted.outer(),
+                                counted.minimum()),
+               std::invalid_argument);
 }
 
 TEST(VectorStatistics, MergingIntoNothingGivesTheOther) {
