@@ -76,8 +76,10 @@ def main():
     parser.add_argument("bundles", nargs="+")
     parser.add_argument("--pairs", default=os.path.join(
         os.environ.get("BERT_EMBED_FIXTURES", "/work/shared/fixtures"), "eval/stsb/sts-test.csv"))
-    args, extra = parser.parse_known_args()
-    extra = [option for option in extra if option != "--"]
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    extra = argv[split + 1:]
     first, second, gold = read_pairs(args.pairs)
     print(f"{len(first)} STS-B pairs from {args.pairs}; options: {' '.join(extra) or 'defaults'}\n")
     print("| model | dim | dtype | bytes per vector | Spearman vs float32 | Spearman vs STS-B labels |")

@@ -87,6 +87,30 @@ TEST(Manifest, RoundTripsThroughAFile) {
   expect_same(read_manifest(file), from_stdin);
 }
 
+TEST(Manifest, Int8RangesRoundTripExactlyAndAreOptional) {
+  const test::TempDir dir;
+  const fs::path file = dir.path() / "out.npy.manifest.json";
+  Manifest written = example_manifest();
+  written.output_dtype = "int8";
+  written.int8_ranges = Int8Ranges{"data", {{-1.5f, 0.1f}, {1e-30f, -3.25f}}, {{2.0f, 0.7f}, {1.0f, 3.0f}}};
+  write_manifest(file, written);
+  const Manifest read = read_manifest(file);
+  expect_same(read, written);
+  ASSERT_TRUE(read.int8_ranges.has_value());
+  EXPECT_EQ(read.int8_ranges->calibration, "data");
+  EXPECT_EQ(read.int8_ranges->minimum, written.int8_ranges->minimum);
+  EXPECT_EQ(read.int8_ranges->maximum, written.int8_ranges->maximum);
+  EXPECT_FALSE(json::parse(manifest_text(example_manifest())).contains("int8_ranges"));
+  EXPECT_FALSE(read_manifest(write_edited(dir.path(), "plain.json", json::json_pointer("/kind"), "vectors"))
+                   .int8_ranges.has_value());
+  EXPECT_CONTAINS(read_error(write_edited(dir.path(), "ragged.json", json::json_pointer("/int8_ranges"),
+                                          {{"calibration", "data"}, {"min", {{1, 2}, {3}}}, {"max", {{1, 2}, {3}}}})),
+                  "int8_ranges.min");
+  EXPECT_CONTAINS(read_error(write_edited(dir.path(), "unequal.json", json::json_pointer("/int8_ranges"),
+                                          {{"calibration", "data"}, {"min", {{1, 2}}}, {"max", {{1}}}})),
+                  "must have one shape");
+}
+
 TEST(Manifest, PathIsBesideTheOutput) {
   EXPECT_EQ(manifest_path_for("runs/out.npy"), fs::path("runs/out.npy.manifest.json"));
   EXPECT_EQ(manifest_path_for("stats.json"), fs::path("stats.json.manifest.json"));

@@ -11,6 +11,7 @@
 
 #include "bert_embed/io/npy_writer.h"
 #include "bert_embed/io/output_file.h"
+#include "npy_reader.h"
 #include "command.h"
 #include "expect_error.h"
 #include "temp_dir.h"
@@ -49,6 +50,9 @@ np.save(sys.argv[1] + "/i8.npy", np.array([[1, -2], [3, 1 << 40]], dtype="<i8"))
 np.save(sys.argv[1] + "/empty.npy", np.zeros((0, 5), dtype="<f4"))
 np.save(sys.argv[1] + "/scalar.npy", np.float64(7.5))
 np.lib.format.write_array(open(sys.argv[1] + "/v2.npy", "wb"), np.ones(3), version=(2, 0))
+np.save(sys.argv[1] + "/f2.npy", np.array([[1.5, -0.25, 65504]], dtype="<f2"))
+np.save(sys.argv[1] + "/i1.npy", np.array([[-128, 0, 127]], dtype=np.int8))
+np.save(sys.argv[1] + "/u1.npy", np.packbits(np.array([[1, 0, 1, 1, 0, 0, 0, 0, 1]]) > 0, axis=-1))
 )";
   ASSERT_EQ(test::run_command("/usr/bin/python3 -c " + test::shell_quote(script) + " " +
                               test::shell_quote(dir.path().string()))
@@ -74,6 +78,18 @@ np.lib.format.write_array(open(sys.argv[1] + "/v2.npy", "wb"), np.ones(3), versi
   EXPECT_TRUE(scalar.shape().empty());
   EXPECT_EQ(scalar.read_all<double>(), std::vector<double>{7.5});
   EXPECT_EQ(NpyReader(dir.path() / "v2.npy").read_all<double>(), std::vector<double>(3, 1.0));
+
+  const NpyReader f2(dir.path() / "f2.npy");
+  EXPECT_EQ(f2.dtype(), NpyDtype::kFloat16);
+  EXPECT_EQ(f2.read_all<std::uint16_t>(), (std::vector<std::uint16_t>{0x3e00, 0xb400, 0x7bff}));
+  EXPECT_EQ(test::read_npy(dir.path() / "f2.npy").f32, (std::vector<float>{1.5f, -0.25f, 65504.0f}));
+  const NpyReader i1(dir.path() / "i1.npy");
+  EXPECT_EQ(i1.dtype(), NpyDtype::kInt8);
+  EXPECT_EQ(i1.read_all<std::int8_t>(), (std::vector<std::int8_t>{-128, 0, 127}));
+  const NpyReader u1(dir.path() / "u1.npy");
+  EXPECT_EQ(u1.dtype(), NpyDtype::kUInt8);
+  EXPECT_EQ(u1.shape(), (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(u1.read_all<std::uint8_t>(), (std::vector<std::uint8_t>{0b10110000, 0b10000000}));
 }
 
 // How vectors spooled to disk are replayed: a chunk of rows at a time.
