@@ -573,7 +573,7 @@ TEST_F(BertEmbedGoldenCli, HelpDocumentsEveryOptionWithItsDefault) {
         "--whiten", "--remove-top", "--standardize", "--normalize", "--stats", "--save-stats", "--max-length",
         "--on-overflow", "--on-invalid-utf8", "--input-format", "--text-field", "--pair-field", "--id-field",
         "--device", "--threads", "--dtype", "--batch-tokens", "--quiet", "--progress", "--log-level", "--version",
-        "BERT_EMBED_MODEL", "tokenize"}) {
+        "--output-dtype", "--int8-ranges", "BERT_EMBED_MODEL", "tokenize", "stats", "postprocess"}) {
     EXPECT_NE(help.out.find(option), std::string::npos) << option;
   }
   // Every option but --help and --version shows its default ("=...").
@@ -583,6 +583,20 @@ TEST_F(BertEmbedGoldenCli, HelpDocumentsEveryOptionWithItsDefault) {
       continue;
     }
     EXPECT_NE(line.find('='), std::string::npos) << line;
+  }
+}
+
+TEST_F(BertEmbedGoldenCli, StatsAndPostprocessHelpShowsEveryDefault) {
+  for (const char* command : {"stats", "postprocess"}) {
+    const RunResult help = run({command, "--help"});
+    EXPECT_EQ(help.status, 0) << command;
+    for (const std::string& line : split_lines(help.out)) {
+      if (line.rfind("  -", 0) != 0 || line.find("--help") != std::string::npos ||
+          line.find("--version") != std::string::npos) {
+        continue;
+      }
+      EXPECT_TRUE(line.find('=') != std::string::npos || line.find("REQUIRED") != std::string::npos) << line;
+    }
   }
 }
 
