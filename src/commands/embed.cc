@@ -295,6 +295,7 @@ ResumePoint find_resume_point(const EmbedOptions& options, const Manifest& plann
       const Manifest finished = read_manifest(manifest_file);
       if (finished.shard.complete && describe_command_difference(planned, finished, manifest_file.string()).empty()) {
         check_manifest_files(finished, manifest_file);
+        fs::remove(checkpoint_path_for(options.output));  // left by a kill just after the commit
         point.done = true;
         return point;
       }

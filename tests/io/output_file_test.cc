@@ -94,6 +94,19 @@ TEST(OutputFile, PartialFileIsKeptCutToTheCheckpointAndRenamedOnCommit) {
   EXPECT_EQ(contents(target), "checkpointed, then the rest");
 }
 
+TEST(OutputFile, PartialFileRenamedByAnInterruptedCommitIsTakenBack) {
+  const test::TempDir dir;
+  const fs::path target = dir.path() / "out.npy";
+  std::ofstream(target) << "committed, but not its manifest";
+  {
+    OutputFile file(target, OutputFile::Partial{9});
+    file.stream() << ", again";
+    file.commit();
+  }
+  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"out.npy"});
+  EXPECT_EQ(contents(target), "committed, again");
+}
+
 TEST(OutputFile, PartialFileShorterThanItsCheckpointOrInUseIsRefused) {
   const test::TempDir dir;
   const fs::path target = dir.path() / "out.npy";
