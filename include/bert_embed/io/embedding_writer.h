@@ -99,7 +99,6 @@ class EmbeddingWriter {
   std::int64_t records_written() const { return next_index_ - first_index_; }
   // Vectors written: pooled, one per record; per token, one per token.
   std::int64_t rows_written() const { return rows_; }
-  WriterProgress progress() const { return {records_written(), rows_}; }
 
  protected:
   std::size_t slots() const { return slot_labels_.size(); }
