@@ -129,6 +129,12 @@ TEST_F(ShardCli, KilledAtRandomPointsAndResumedEndsByteIdentical) {
                                        path(""));
     resumed += killed.err.find("resuming") != std::string::npos ? 1 : 0;
   }
+  // SIGTERM, as scancel sends it, ends the run but keeps its partial files.
+  const RunResult terminated = run_shell("timeout --signal=TERM " + std::to_string(startup_seconds + work_seconds / 6) +
+                                             "s " + bert_embed_command(loud) + " < /dev/null",
+                                         path(""));
+  if (terminated.status == 124) EXPECT_TRUE(fs::exists(path("resumed.npy.partial")));  // 124: timeout signalled it
+  resumed += terminated.err.find("resuming") != std::string::npos ? 1 : 0;
   const RunResult last = run(loud);
   ASSERT_EQ(last.status, 0) << last.err;
   resumed += last.err.find("resuming") != std::string::npos ? 1 : 0;
