@@ -121,13 +121,15 @@ TEST_F(ShardCli, KilledAtRandomPointsAndResumedEndsByteIdentical) {
   // Some kills while the model loads, most while it embeds, each run getting
   // a few checkpoints further, so that the last run still has work to do.
   std::mt19937 random(12);
-  std::uniform_real_distribution<double> kill_after(0.5 * startup_seconds, startup_seconds + work_seconds / 6);
-  int resumed = 0;
+  std::uniform_real_distribution<double> kill_after(0.5 * startup_seconds, startup_seconds + work_seconds / 12);
+  int resumed = 0;      // runs that went on from a checkpoint
+  int interrupted = 0;  // kills that left a checkpoint behind
   for (int kill = 0; kill < 12; ++kill) {
     const RunResult killed = run_shell("timeout --signal=KILL " + std::to_string(kill_after(random)) + "s " +
                                            bert_embed_command(loud) + " < /dev/null",
                                        path(""));
     resumed += killed.err.find("resuming") != std::string::npos ? 1 : 0;
+    interrupted += fs::exists(path("resumed.npy.checkpoint.json")) ? 1 : 0;
   }
   // SIGTERM, as scancel sends it, ends the run but keeps its partial files.
   const RunResult terminated = run_shell("timeout --signal=TERM " + std::to_string(startup_seconds + work_seconds / 6) +
@@ -138,7 +140,10 @@ TEST_F(ShardCli, KilledAtRandomPointsAndResumedEndsByteIdentical) {
   const RunResult last = run(loud);
   ASSERT_EQ(last.status, 0) << last.err;
   resumed += last.err.find("resuming") != std::string::npos ? 1 : 0;
+  RecordProperty("resumed_runs", resumed);
+  RecordProperty("kills_leaving_partial_state", interrupted);
   EXPECT_GE(resumed, 3) << "too few runs resumed from a checkpoint to test anything";
+  EXPECT_GE(interrupted, 3) << "too few kills left partial state to test anything";
   expect_same_output("whole.npy", "resumed.npy");
   EXPECT_EQ(read_file(path("whole.offsets.npy")), read_file(path("resumed.offsets.npy")));
   for (const std::string& name : files_in_temp_dir()) {
