@@ -26,6 +26,7 @@ CommandRun define_embed(CLI::App& app, const CommonOptions& common);
 CommandRun define_tokenize(CLI::App& app, const CommonOptions& common);
 CommandRun define_stats(CLI::App& app, const CommonOptions& common);
 CommandRun define_postprocess(CLI::App& app, const CommonOptions& common);
+CommandRun define_merge(CLI::App& app, const CommonOptions& common);
 
 // Every subcommand; the first is the default when none is named.
 inline const std::vector<Command>& commands() {
@@ -37,6 +38,7 @@ inline const std::vector<Command>& commands() {
                 "one file or several shards", define_stats},
       {"postprocess", "Apply saved statistics, --normalize or --output-dtype to saved NPY vectors, with no model",
        define_postprocess},
+      {"merge", "Join the outputs of --shard runs into the output of one run over the whole input", define_merge},
   };
   return table;
 }

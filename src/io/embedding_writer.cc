@@ -19,7 +19,10 @@ EmbeddingWriter::EmbeddingWriter(OutputSet& outputs, const WriterOptions& option
       dtype_(options.dtype),
       slot_labels_(options.slot_labels),
       per_token_(options.per_token),
-      dim_(options.dim) {
+      dim_(options.dim),
+      first_index_(static_cast<std::int64_t>(manifest_.input.first_record)),
+      next_index_(first_index_ + (options.resume ? options.resume->records : 0)),
+      rows_(options.resume ? options.resume->rows : 0) {
   if (slot_labels_.empty()) throw std::invalid_argument("EmbeddingWriter: no slot labels");
   if (dim_ < 0) throw std::invalid_argument("EmbeddingWriter: negative dim");
 }
@@ -83,6 +86,9 @@ void EmbeddingWriter::finish() {
   manifest.input.end_record = manifest.input.first_record + static_cast<std::uint64_t>(records_written());
   manifest.dim = dim_;
   manifest.output_dtype = output_dtype_name(dtype_);
+  // A run that did not count its input first (no --shard) covered all of it.
+  if (manifest.shard.total_records == 0) manifest.shard.end = manifest.shard.total_records = manifest.input.end_record;
+  manifest.shard.complete = true;
   std::vector<CoveredFile> files = finish_output(manifest);
   outputs_.add_manifest(std::move(manifest), std::move(files));
   finished_ = true;

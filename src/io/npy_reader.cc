@@ -185,6 +185,7 @@ class HeaderParser {
 const char* npy_descr(NpyDtype dtype) { return info(dtype).descr; }
 
 const char* npy_dtype_name(NpyDtype dtype) { return info(dtype).name; }
+std::size_t npy_item_size(NpyDtype dtype) { return info(dtype).size; }
 
 std::string format_shape(const std::vector<std::int64_t>& shape) {
   std::string text = "[";

@@ -61,6 +61,13 @@ struct TokenRecord {
   at::Tensor embeddings;    // float32 [slots, tokens, dim]
 };
 
+// How much of its output a writer has written: records (input lines) and
+// vectors (NPY rows; per token, token rows).
+struct WriterProgress {
+  std::int64_t records = 0;
+  std::int64_t rows = 0;
+};
+
 struct WriterOptions {
   OutputFormat format = OutputFormat::kJsonl;
   std::filesystem::path output;  // "-" or empty: standard output
@@ -77,6 +84,9 @@ struct WriterOptions {
   // output's own vectors, which are then spooled to a temporary file beside
   // the output and quantized by finish().
   std::optional<Int8Ranges> int8_ranges;
+  // A resumable output going on from a checkpoint: its files (partial files,
+  // output_set.h) already hold this much, which is not written again.
+  std::optional<WriterProgress> resume;
 };
 
 // Checks every record against the options (kind, input order, slots, width)
@@ -92,7 +102,8 @@ class EmbeddingWriter {
   EmbeddingWriter(const EmbeddingWriter&) = delete;
   EmbeddingWriter& operator=(const EmbeddingWriter&) = delete;
 
-  // Records must come with index 0, 1, 2, ... (std::logic_error otherwise);
+  // Records must come with consecutive indices from provenance.input.first_record
+  // (plus options.resume's records) on (std::logic_error otherwise);
   // the shapes are checked with std::invalid_argument.
   void write(const PooledRecord& record);
   void write(const TokenRecord& record);
@@ -103,7 +114,7 @@ class EmbeddingWriter {
   // offsets) and adds its manifest to the set; the set's commit() follows.
   void finish();
 
-  std::int64_t records_written() const { return next_index_; }
+  std::int64_t records_written() const { return next_index_ - first_index_; }
   // Vectors written: pooled, one per record; per token, one per token.
   std::int64_t rows_written() const { return rows_; }
 
@@ -131,8 +142,9 @@ class EmbeddingWriter {
   std::vector<std::string> slot_labels_;
   bool per_token_;
   std::int64_t dim_;
-  std::int64_t next_index_ = 0;
-  std::int64_t rows_ = 0;
+  std::int64_t first_index_;
+  std::int64_t next_index_;
+  std::int64_t rows_;
   bool finished_ = false;
 };
 
