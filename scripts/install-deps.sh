@@ -9,6 +9,7 @@ packages=(
   libsentencepiece-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libutf8proc-dev libssl-dev
   python3 python3-torch python3-numpy python3-pytest
   jq clang libclang-rt-14-dev
+  slurmctld slurmd slurm-client munge parallel
 )
 
 run_as_root() {
