@@ -21,6 +21,8 @@ if [ $# -ne 3 ]; then
   exit 2
 fi
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=scripts/lib/shard_names.sh
+source "$repo/scripts/lib/shard_names.sh"
 bert_embed=$(realpath "$1") bundle=$(realpath "$2") corpus=$(realpath "$3")
 repeat=${SLURM_TEST_REPEAT:-8}
 shards=4 cancelled_task=1
@@ -167,9 +169,11 @@ show_jobs() {
 
 for ((copy = 0; copy < repeat; copy++)); do cat "$corpus"; done >"$work/corpus.txt"
 lines=$(wc -l <"$work/corpus.txt")
-# A small token budget makes many batches, so that a task runs long enough to be cancelled
-# in the middle; the same options everywhere, as the merge checks.
-embed_options=(-m "$bundle" -i "$work/corpus.txt" --batch-tokens 256 --quiet)
+# Windows of 256 lines and a checkpoint after each, and a small token budget (many batches),
+# so that a task has checkpoints to resume from and runs long enough to be cancelled between
+# them. The options that decide the bytes are the same for the shards and the reference.
+embed_options=(-m "$bundle" -i "$work/corpus.txt" --batch-tokens 256 --window-lines 256 --quiet)
+shard_options=(--checkpoint-lines 256)
 
 reference_started=$(date +%s.%N)
 "$bert_embed" embed "${embed_options[@]}" --threads 1 -o "$work/reference.npy"
@@ -178,16 +182,26 @@ log "one process, 1 thread: $lines lines in $(python3 -c "print(f'{$(date +%s.%N
 output=$work/out/vectors.npy
 submit_options=(--shards "$shards" -o "$output" --bert-embed "$bert_embed"
   --sbatch "--output=$work/logs/%x-%A_%a.out")
-read -r array_job merge_job < <("$repo/scripts/slurm/submit.sh" "${submit_options[@]}" -- "${embed_options[@]}")
+read -r array_job merge_job < <("$repo/scripts/slurm/submit.sh" "${submit_options[@]}" \
+  -- "${embed_options[@]}" "${shard_options[@]}")
 log "submitted array job $array_job ($shards tasks) and merge job $merge_job"
 
+# The task is cancelled once it has made its first checkpoint (OUT.checkpoint.json).
 victim=${array_job}_$cancelled_task
+checkpoint=$(shard_output "$output" "$cancelled_task" "$shards").checkpoint.json
 wait_for "$victim" JobState RUNNING 60
-sleep "${SLURM_TEST_CANCEL_AFTER:-2}"
-[ "$(job_field "$victim" JobState)" = RUNNING ] || fail "task $victim ended before it could be cancelled: raise SLURM_TEST_REPEAT"
+for ((tick = 0; tick < 600; tick++)); do
+  [ -e "$checkpoint" ] || [ "$(job_field "$victim" JobState)" != RUNNING ] && break
+  sleep 0.1
+done
+if ! [ -e "$checkpoint" ] || [ "$(job_field "$victim" JobState)" != RUNNING ]; then
+  fail "task $victim is $(job_field "$victim" JobState) with no checkpoint to cancel it after: raise SLURM_TEST_REPEAT"
+fi
 scancel "$victim"
-log "cancelled task $victim after it ran $(job_field "$victim" RunTime)"
+log "cancelled task $victim after it ran $(job_field "$victim" RunTime), its checkpoint then at record" \
+  "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["input"]["end_record"])' "$checkpoint")"
 wait_for "$victim" JobState CANCELLED 30
+[ -e "$checkpoint" ] || fail "the cancel (SIGTERM) removed task $victim's checkpoint"
 for ((task = 0; task < shards; task++)); do
   [ "$task" -eq "$cancelled_task" ] || wait_for "${array_job}_$task" JobState COMPLETED 600
 done
@@ -211,7 +225,7 @@ log "merged output identical to the one-process run ($(stat -c %s "$output") byt
 # The cancelled task alone, resubmitted: its shard is complete, so it does nothing.
 rm "$output"
 read -r again_job again_merge < <("$repo/scripts/slurm/submit.sh" "${submit_options[@]}" \
-  --array "$cancelled_task" -- "${embed_options[@]}")
+  --array "$cancelled_task" -- "${embed_options[@]}" "${shard_options[@]}")
 wait_for "${again_job}_$cancelled_task" JobState COMPLETED 120
 wait_for "$again_merge" JobState COMPLETED 120
 log "resubmitted task $cancelled_task alone:"
