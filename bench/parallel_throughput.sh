@@ -47,7 +47,7 @@ options=(-m "$bundle" -i "$work/corpus.txt" --quiet "$@")
 
 now() { date +%s.%N; }
 report() { # LABEL START END
-  python3 -c "import sys; s = float(sys.argv[3]) - float(sys.argv[2]); print(f'{sys.argv[1]}: {$count} lines in {s:.2f} s, {$count / s:.1f} lines/s')" "$@"
+  /usr/bin/python3 -c "import sys; s = float(sys.argv[3]) - float(sys.argv[2]); print(f'{sys.argv[1]}: {$count} lines in {s:.2f} s, {$count / s:.1f} lines/s')" "$@"
 }
 
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs" >&2

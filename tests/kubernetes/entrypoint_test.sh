@@ -19,6 +19,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 entrypoint=$repo/scripts/kubernetes/entrypoint.sh
 bert_embed=$(realpath "$1") bundle=$(realpath "$2") corpus=$(realpath "$3")
 shards=3
+python=${BERT_EMBED_PYTHON:-/usr/bin/python3}  # Debian's, with numpy and yaml
 
 fail() { echo "kubernetes-test: FAIL: $*" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/bert-embed-kubernetes-test.XXXXXX")
@@ -42,7 +43,7 @@ done
 for ((index = 0; index < shards; index++)); do
   shard=$work/out/vectors.shard-000$index-of-000$shards.npy
   [ -f "$shard" ] || fail "index $index did not write $shard"
-  python3 - "$work/reference.npy" "$shard" "$index" "$shards" <<'EOF' || fail "index $index: wrong shard"
+  "$python" - "$work/reference.npy" "$shard" "$index" "$shards" <<'EOF' || fail "index $index: wrong shard"
 import json, sys
 import numpy
 reference, shard, index, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -78,7 +79,7 @@ cmp "$work/reference.npy" "$BERT_EMBED_OUTPUT" || fail "the merged output differ
 echo "merge: identical to the one-process run" >&2
 
 # The Jobs' manifests agree with each other and with the entry script.
-python3 - "$repo/scripts/kubernetes" <<'EOF' || fail "the Job manifests disagree"
+"$python" - "$repo/scripts/kubernetes" <<'EOF' || fail "the Job manifests disagree"
 import sys
 import yaml
 folder = sys.argv[1]

@@ -28,10 +28,16 @@ repeat=${SLURM_TEST_REPEAT:-8}
 shards=4 cancelled_task=1
 
 log() { echo "slurm-test: $*" >&2; }
+# seconds_since NANOSECONDS: the time since then, to a tenth of a second.
+seconds_since() {
+  local tenths=$((($(date +%s%N) - $1) / 100000000))
+  echo "$((tenths / 10)).$((tenths % 10))"
+}
 fail() { log "FAIL: $*"; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root: munged and slurmd run as root (run it with sudo)"
-for command in munged mungekey slurmctld slurmd sbatch scontrol scancel squeue python3; do
+python=${BERT_EMBED_PYTHON:-/usr/bin/python3}
+for command in munged mungekey slurmctld slurmd sbatch scontrol scancel squeue jq "$python"; do
   command -v "$command" >/dev/null || fail "$command not found (scripts/install-deps.sh installs it)"
 done
 
@@ -80,7 +86,7 @@ trap stop_cluster EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-read -r controller_port node_port < <(python3 -c '
+read -r controller_port node_port < <("$python" -c '
 import socket
 sockets = [socket.socket() for _ in range(2)]
 for s in sockets:
@@ -122,7 +128,7 @@ NodeName=node0 NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$shards State=UNKNOWN
 PartitionName=test Nodes=node0 Default=YES MaxTime=INFINITE State=UP
 EOF
 
-started=$(date +%s.%N)
+started=$(date +%s%N)
 mungekey --create --keyfile="$work/munge/munge.key"
 chmod 600 "$work/munge/munge.key"
 munged --foreground --socket="$work/munge/munge.socket" --key-file="$work/munge/munge.key" \
@@ -143,7 +149,7 @@ for _ in $(seq 150); do
   sleep 0.2
 done
 [ "$(sinfo --noheader --nodes=node0 --format=%T 2>/dev/null)" = idle ] || fail "the node did not become idle"
-log "cluster up in $(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')") s: $(sinfo --noheader --format='%P %a %D %T %c CPUs %N')"
+log "cluster up in $(seconds_since "$started") s: $(sinfo --noheader --format='%P %a %D %T %c CPUs %N')"
 
 # job_field JOB FIELD: a field of `scontrol show job` for one job or array task.
 job_field() {
@@ -175,9 +181,9 @@ lines=$(wc -l <"$work/corpus.txt")
 embed_options=(-m "$bundle" -i "$work/corpus.txt" --batch-tokens 256 --window-lines 256 --quiet)
 shard_options=(--checkpoint-lines 256)
 
-reference_started=$(date +%s.%N)
+reference_started=$(date +%s%N)
 "$bert_embed" embed "${embed_options[@]}" --threads 1 -o "$work/reference.npy"
-log "one process, 1 thread: $lines lines in $(python3 -c "print(f'{$(date +%s.%N) - $reference_started:.1f}')") s"
+log "one process, 1 thread: $lines lines in $(seconds_since "$reference_started") s"
 
 output=$work/out/vectors.npy
 submit_options=(--shards "$shards" -o "$output" --bert-embed "$bert_embed"
@@ -199,7 +205,7 @@ if ! [ -e "$checkpoint" ] || [ "$(job_field "$victim" JobState)" != RUNNING ]; t
 fi
 scancel "$victim"
 log "cancelled task $victim after it ran $(job_field "$victim" RunTime), its checkpoint then at record" \
-  "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["input"]["end_record"])' "$checkpoint")"
+  "$(jq .input.end_record "$checkpoint")"
 wait_for "$victim" JobState CANCELLED 30
 [ -e "$checkpoint" ] || fail "the cancel (SIGTERM) removed task $victim's checkpoint"
 for ((task = 0; task < shards; task++)); do
