@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +19,7 @@
 #include "bert_embed/model/encoder.h"
 #include "bert_embed/model/runtime.h"
 #include "bert_embed/pipeline/pipeline.h"
+#include "bert_embed/pipeline/shard.h"
 #include "bert_embed/pipeline/sink.h"
 #include "bert_embed/vectors/postprocess.h"
 #include "commands/command.h"
@@ -33,7 +36,12 @@ constexpr const char* kFooter = R"(Output:
          Needs an output file (-o FILE.npy), not stdout.
 Every input line gets its row; an empty line gets the vector of [CLS] [SEP].
 
-Commands: embed (the default), tokenize; bert-embed COMMAND --help.
+Shards: --shard I/N embeds the I-th of N contiguous ranges of the input's lines
+(a regular file). It writes OUT.partial and checkpoints to OUT.checkpoint.json;
+rerun after a kill, the same command goes on from the last checkpoint, and a
+finished one does nothing. bert-embed merge joins the shards' outputs.
+
+Commands: embed (the default), tokenize, merge; bert-embed COMMAND --help.
 Exit status: 0 success, 1 runtime error (input, model, I/O), 2 usage error.)";
 
 enum class Normalization { kNone, kL2 };
@@ -56,6 +64,9 @@ struct EmbedOptions {
   BatchLimits batch;
   WindowLimits window;
   bool progress = isatty(STDERR_FILENO) != 0;
+  std::optional<ShardSpec> shard;  // a resumable run over part of the input
+  CheckpointInterval checkpoint;
+  bool restart = false;
 };
 
 void add_embed_options(CLI::App& app, EmbedOptions& options) {
@@ -119,6 +130,31 @@ void add_embed_options(CLI::App& app, EmbedOptions& options) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
       ->type_name("N")
       ->capture_default_str();
+  app.add_option("--window-lines", options.window.max_lines,
+                 "Lines embedded together, sorted by length into batches; windows, shards and "
+                 "checkpoints lie on a grid of this many lines, so that shards, resumed and whole "
+                 "runs make the same bytes")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->type_name("N")
+      ->capture_default_str();
+  app.add_option_function<std::string>(
+         "--shard", [&options](const std::string& text) { options.shard = parse_shard(text); },
+         "Embed shard I (from 0) of N contiguous ranges of the input, resumably (see below)")
+      ->type_name("I/N")
+      ->default_str("the whole input, not resumable");
+  app.add_option("--checkpoint-lines", options.checkpoint.lines,
+                 "--shard: make the output durable after this many lines (at the next window on the grid)")
+      ->check(CLI::Range(std::size_t{1}, std::numeric_limits<std::size_t>::max()))
+      ->type_name("N")
+      ->capture_default_str();
+  app.add_option("--checkpoint-seconds", options.checkpoint.seconds,
+                 "--shard: ... or after this many seconds, whichever comes first")
+      ->check(CLI::Range(0.0, 1e9))
+      ->type_name("S")
+      ->capture_default_str();
+  app.add_flag("--restart", options.restart,
+               "--shard: discard the partial output of a different command instead of refusing it")
+      ->default_str("off");
   app.add_flag("--progress,!--no-progress", options.progress,
                "Show lines, tokens per second and an ETA (when the input size is known) on stderr")
       ->default_str("on when stderr is a terminal");
@@ -143,6 +179,25 @@ void check_embed_options(const CLI::App& app, EmbedOptions& options) {
   const bool fitted = post.whiten_components > 0 || post.remove_top > 0 || post.standardize;
   if ((!options.stats.empty() || !options.save_stats.empty()) && !fitted) {
     throw UsageError("--stats and --save-stats need --whiten, --remove-top or --standardize");
+  }
+  if (options.shard) {
+    if (fitted && options.stats.empty()) {
+      throw UsageError("--shard cannot fit --whiten, --remove-top or --standardize on its part of the input: "
+                       "fit them on every shard's vectors with bert-embed stats, then embed the shards with "
+                       "--stats FILE");
+    }
+    if (options.text.input == "-") {
+      throw UsageError("--shard needs an input file to count its lines, not stdin: pass -i FILE");
+    }
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(options.text.input, error)) {
+      throw UsageError("--shard needs a regular input file to count its lines: " + options.text.input.string() +
+                       " is not one");
+    }
+    if (options.output == "-") throw UsageError("--shard needs an output file it can resume, not stdout: pass -o FILE");
+  } else if (app.count("--checkpoint-lines") + app.count("--checkpoint-seconds") + app.count("--restart") > 0) {
+    throw UsageError("--checkpoint-lines, --checkpoint-seconds and --restart apply to resumable runs: add --shard "
+                     "I/N (--shard 0/1 for the whole input)");
   }
   if (!options.stats.empty() && !options.save_stats.empty()) {
     throw UsageError("--stats applies saved statistics, --save-stats saves fitted ones: use one");
@@ -177,6 +232,90 @@ std::filesystem::path spool_directory(const std::filesystem::path& output) {
   return std::filesystem::absolute(output).parent_path();
 }
 
+// What else decides the bytes of the vectors (ShardDescription::settings):
+// the shards of one job and a resumed run must agree on it.
+std::map<std::string, std::string> embed_settings(const EmbedOptions& options, const TextStage& text) {
+  const InputOptions& input = options.text.input_options;
+  return {
+      {"input_format", std::string(name_of(kInputFormatNames, input.format))},
+      {"text_field", input.text_field},
+      {"pair_field", input.pair_field},
+      {"id_field", input.id_field},
+      {"on_invalid_utf8", std::string(name_of(kInvalidUtf8PolicyNames, input.on_invalid_utf8))},
+      {"max_line_bytes", std::to_string(input.max_line_bytes)},
+      {"max_length", std::to_string(text.settings.max_length)},
+      {"on_overflow", std::string(name_of(kOverflowPolicyNames, text.settings.on_overflow))},
+      {"batch_tokens", std::to_string(options.batch.max_tokens)},
+      {"batch_lines", std::to_string(options.batch.max_lines)},
+      {"batch_cost", std::to_string(options.batch.batch_cost)},
+      {"window_lines", std::to_string(options.window.max_lines)},
+      {"window_tokens", std::to_string(options.window.max_tokens)},
+  };
+}
+
+std::string shard_place(const Manifest& manifest) {
+  return "shard " + std::to_string(manifest.shard.index) + "/" + std::to_string(manifest.shard.count) + ", records [" +
+         std::to_string(manifest.shard.begin) + ", " + std::to_string(manifest.shard.end) + ")";
+}
+
+// Empty when `found` (an output's manifest or checkpoint) was made by the
+// command of `planned`; otherwise what differs.
+std::string describe_command_difference(const Manifest& planned, const Manifest& found, const std::string& found_name) {
+  std::string differences = describe_run_difference(found, found_name, planned, "this run");
+  if (shard_place(found) != shard_place(planned)) {
+    if (!differences.empty()) differences += "; ";
+    differences += shard_place(found) + " in " + found_name + ", " + shard_place(planned) + " in this run";
+  }
+  return differences;
+}
+
+// Where a resumable run starts, from what earlier runs of its output left.
+struct ResumePoint {
+  bool done = false;                      // the output is complete: nothing to do
+  std::vector<std::uint64_t> keep_bytes;  // of each partial file, in the order the writer opens them
+  std::optional<WriterProgress> progress;
+  std::uint64_t next_record = 0;
+};
+
+ResumePoint find_resume_point(const EmbedOptions& options, const Manifest& planned) {
+  namespace fs = std::filesystem;
+  ResumePoint point;
+  point.next_record = planned.shard.begin;
+  const fs::path manifest_file = manifest_path_for(options.output);
+  std::error_code error;
+  if (fs::exists(manifest_file, error)) {
+    try {
+      const Manifest finished = read_manifest(manifest_file);
+      if (finished.shard.complete && describe_command_difference(planned, finished, manifest_file.string()).empty()) {
+        check_manifest_files(finished, manifest_file);
+        point.done = true;
+        return point;
+      }
+    } catch (const std::runtime_error& problem) {
+      spdlog::warn("{}: embedding it again", problem.what());
+    }
+  }
+  const fs::path checkpoint_file = checkpoint_path_for(options.output);
+  if (!fs::exists(checkpoint_file, error) || options.restart) return point;
+  Manifest checkpoint;
+  try {
+    checkpoint = read_manifest(checkpoint_file);
+  } catch (const std::runtime_error& problem) {
+    throw std::runtime_error(std::string(problem.what()) + " (pass --restart to start " + options.output.string() +
+                             " over)");
+  }
+  const std::string difference = describe_command_difference(planned, checkpoint, checkpoint_file.string());
+  if (!difference.empty()) {
+    throw UsageError(options.output.string() + " holds the partial output of another command (" + difference +
+                     "): rerun that command to finish it, or pass --restart to discard it");
+  }
+  for (const ManifestFile& file : checkpoint.files) point.keep_bytes.push_back(file.size_bytes);
+  point.next_record = checkpoint.input.end_record;
+  point.progress = WriterProgress{static_cast<std::int64_t>(checkpoint.input.end_record - planned.input.first_record),
+                                  checkpoint.rows};
+  return point;
+}
+
 // Reads top to bottom like the pipeline it runs. Everything that can be
 // checked without the model (input, layers, post-processing, every output
 // file) is checked before the model loads.
@@ -184,8 +323,6 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   // Process-wide, so before any thread starts.
   apply_runtime_settings(RuntimeSettings{options.threads, options.encoder.dtype});
   const TextStage text = load_text_stage(options.text);
-  TextSource source(options.text.input, options.text.input_options, text.tokenizer, text.settings, RecordRange{},
-                    options.window.max_lines);
   const OutputSpec spec = as_usage_error([&] {
     return plan_output(options.layers, options.layer_aggregation, options.pooling, options.exclude_special,
                        text.bundle);
@@ -198,9 +335,6 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   const bool fit_on_input = postprocessor.needs_statistics() && options.stats.empty();
   const bool postprocessing = postprocessor.needs_statistics() || options.postprocess.l2_normalize;
 
-  // Every file of the run is opened now, so that an unwritable one fails
-  // before the model runs, and committed together at the end.
-  OutputSet outputs(options.text.input);
   WriterOptions writer_options;
   writer_options.format = options.format;
   writer_options.output = options.output;
@@ -210,7 +344,45 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   Manifest provenance;
   provenance.source = vector_source;
   provenance.postprocess = postprocess_label(options.postprocess);
-  provenance.input = InputDescription{source.input_name(), source.input_size(), 0, 0};
+  provenance.format = output_format_name(options.format);
+  provenance.dim = writer_options.dim;
+  provenance.shard.settings = embed_settings(options, text);
+
+  // A shard counts the input's records, finds its range on the grid, and
+  // goes on from what an earlier run of the same command left.
+  RecordRange range;
+  ResumePoint resume;
+  if (options.shard) {
+    provenance.input = InputDescription{options.text.input.string(), std::filesystem::file_size(options.text.input),
+                                        0, 0};
+    const std::uint64_t total = count_records(options.text.input, options.text.input_options);
+    range = shard_range(*options.shard, total, options.window.max_lines);
+    provenance.input.first_record = range.first;
+    provenance.shard = ShardDescription{options.shard->index, options.shard->count, range.first, range.end, total,
+                                        false, provenance.shard.settings};
+    resume = find_resume_point(options, provenance);
+    if (resume.done) {
+      if (!common.quiet) {
+        std::cerr << "bert-embed: " << options.output.string() << " is complete (" << shard_place(provenance)
+                  << "): nothing to do\n";
+      }
+      return;
+    }
+    if (resume.progress && !common.quiet) {
+      std::cerr << "bert-embed: resuming " << options.output.string() << " at record " << resume.next_record << " of "
+                << shard_place(provenance) << "\n";
+    }
+    range.first = resume.next_record;
+    writer_options.resume = resume.progress;
+  }
+  TextSource source(options.text.input, options.text.input_options, text.tokenizer, text.settings, range,
+                    options.window.max_lines);
+  if (!options.shard) provenance.input = InputDescription{source.input_name(), source.input_size(), 0, 0};
+
+  // Every file of the run is opened now, so that an unwritable one fails
+  // before the model runs, and committed together at the end.
+  OutputSet outputs(options.text.input);
+  if (options.shard) outputs.make_resumable(checkpoint_path_for(options.output), resume.keep_bytes);
   const std::unique_ptr<EmbeddingWriter> writer =
       as_usage_error([&] { return make_embedding_writer(outputs, writer_options, provenance); });
   if (!options.save_stats.empty()) {
@@ -220,6 +392,7 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   WriterSink written(*writer, postprocessing ? &postprocessor : nullptr, writer_options.per_token);
   RunSummary summary;
   std::optional<FittingSink> fitted;
+  std::optional<CheckpointSink> checkpointed;
   if (fit_on_input) {
     fitted.emplace(postprocessor, spec, written, spool_directory(options.output), [&] {
       if (options.save_stats.empty()) return;
@@ -227,8 +400,17 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
       fitted_on.end_record = summary.lines;
       postprocessor.save(outputs, options.save_stats, vector_source, fitted_on);
     });
+  } else if (options.shard) {
+    checkpointed.emplace(written, options.window.max_lines, options.checkpoint, [&](std::size_t next_record) {
+      Manifest progress = provenance;
+      progress.input.end_record = next_record;
+      progress.rows = writer->rows_written();
+      outputs.checkpoint(std::move(progress));
+    });
   }
-  VectorSink& sink = fitted ? static_cast<VectorSink&>(*fitted) : written;
+  VectorSink& sink = fitted        ? static_cast<VectorSink&>(*fitted)
+                     : checkpointed ? static_cast<VectorSink&>(*checkpointed)
+                                    : written;
 
   const Encoder encoder = as_usage_error([&] { return Encoder(text.bundle.dir, options.encoder); });
   spdlog::info("model {}: {}, {} layers, hidden size {}; {} tokens at most per text", text.bundle.dir.string(),

@@ -18,7 +18,10 @@ EmbeddingWriter::EmbeddingWriter(OutputSet& outputs, const WriterOptions& option
       format_(options.format),
       slot_labels_(options.slot_labels),
       per_token_(options.per_token),
-      dim_(options.dim) {
+      dim_(options.dim),
+      first_index_(static_cast<std::int64_t>(manifest_.input.first_record)),
+      next_index_(first_index_ + (options.resume ? options.resume->records : 0)),
+      rows_(options.resume ? options.resume->rows : 0) {
   if (slot_labels_.empty()) throw std::invalid_argument("EmbeddingWriter: no slot labels");
   if (dim_ < 0) throw std::invalid_argument("EmbeddingWriter: negative dim");
 }
@@ -81,6 +84,9 @@ void EmbeddingWriter::finish() {
   manifest.rows = rows_;
   manifest.input.end_record = manifest.input.first_record + static_cast<std::uint64_t>(records_written());
   manifest.dim = dim_;
+  // A run that did not count its input first (no --shard) covered all of it.
+  if (manifest.shard.total_records == 0) manifest.shard.end = manifest.shard.total_records = manifest.input.end_record;
+  manifest.shard.complete = true;
   outputs_.add_manifest(std::move(manifest), finish_output());
   finished_ = true;
 }

@@ -131,6 +131,61 @@ InputDescription read_input(const json& in, const std::string& where) {
   return input;
 }
 
+ShardDescription read_shard(const json& in, const std::string& where) {
+  ShardDescription shard;
+  shard.index = read_count(field(in, where, "index"), where + "index");
+  shard.count = read_count(field(in, where, "count"), where + "count");
+  shard.begin = read_count(field(in, where, "begin"), where + "begin");
+  shard.end = read_count(field(in, where, "end"), where + "end");
+  shard.total_records = read_count(field(in, where, "total_records"), where + "total_records");
+  shard.complete = read_bool(in, where, "complete");
+  const json& settings = field(in, where, "settings");
+  if (!settings.is_object()) wrong_type(where + "settings", "an object of strings", settings);
+  for (const auto& [name, value] : settings.items()) {
+    if (!value.is_string()) wrong_type(where + "settings." + name, "a string", value);
+    shard.settings[name] = value.get<std::string>();
+  }
+  if (shard.count == 0 || shard.index >= shard.count || shard.begin > shard.end ||
+      shard.end > shard.total_records) {
+    throw std::invalid_argument("field \"" + where.substr(0, where.size() - 1) + "\" is inconsistent: shard " +
+                                std::to_string(shard.index) + " of " + std::to_string(shard.count) +
+                                ", records [" + std::to_string(shard.begin) + ", " + std::to_string(shard.end) +
+                                ") of " + std::to_string(shard.total_records));
+  }
+  return shard;
+}
+
+// Appends "path: a in x, b in y" for every leaf where two JSON values differ.
+void describe_json_difference(const json& expected, const json& actual, const std::string& path,
+                              const std::string& expected_name, const std::string& actual_name,
+                              std::string& differences) {
+  if (expected.is_object() && actual.is_object()) {
+    json keys = json::object();
+    for (const auto& item : expected.items()) keys[item.key()] = true;
+    for (const auto& item : actual.items()) keys[item.key()] = true;
+    for (const auto& item : keys.items()) {
+      const std::string& key = item.key();
+      const json missing = "(none)";
+      describe_json_difference(expected.contains(key) ? expected[key] : missing,
+                               actual.contains(key) ? actual[key] : missing,
+                               path.empty() ? key : path + "." + key, expected_name, actual_name, differences);
+    }
+    return;
+  }
+  if (expected == actual) return;
+  if (!differences.empty()) differences += "; ";
+  differences += path + ": " + expected.dump() + " in " + expected_name + ", " + actual.dump() + " in " + actual_name;
+}
+
+// The fields describe_run_difference compares.
+json run_description(const Manifest& manifest) {
+  json description = manifest;
+  for (const char* progress : {"bert_embed_version", "rows", "files"}) description.erase(progress);
+  for (const char* progress : {"first_record", "end_record"}) description["input"].erase(progress);
+  for (const char* place : {"index", "count", "begin", "end", "complete"}) description["shard"].erase(place);
+  return description;
+}
+
 [[noreturn]] void manifest_error(const fs::path& file, const std::string& problem) {
   throw std::runtime_error("manifest " + file.string() + ": " + problem);
 }
@@ -227,6 +282,13 @@ void to_json(json& out, const VectorSource& source) {
 
 void from_json(const json& in, VectorSource& source) { source = read_source(in, ""); }
 
+void to_json(json& out, const ShardDescription& shard) {
+  out = json{{"index", shard.index},   {"count", shard.count},
+             {"begin", shard.begin},   {"end", shard.end},
+             {"total_records", shard.total_records}, {"complete", shard.complete},
+             {"settings", shard.settings}};
+}
+
 void to_json(json& out, const ManifestFile& file) {
   out = json{{"name", file.name}, {"size_bytes", file.size_bytes}, {"rows", file.rows}};
 }
@@ -249,7 +311,8 @@ void to_json(json& out, const Manifest& manifest) {
              {"output_dtype", manifest.output_dtype},
              {"rows", manifest.rows},
              {"dim", manifest.dim},
-             {"files", manifest.files}};
+             {"files", manifest.files},
+             {"shard", manifest.shard}};
 }
 
 void from_json(const json& in, Manifest& manifest) {
@@ -272,7 +335,22 @@ void from_json(const json& in, Manifest& manifest) {
   if (!files.is_array()) wrong_type("files", "a list", files);
   for (std::size_t i = 0; i < files.size(); ++i)
     read.files.push_back(read_file(files[i], "files[" + std::to_string(i) + "]."));
+  // Manifests written before shards existed describe one whole, complete run.
+  if (in.contains("shard")) {
+    read.shard = read_shard(in["shard"], "shard.");
+  } else {
+    read.shard.begin = read.input.first_record;
+    read.shard.end = read.shard.total_records = read.input.end_record;
+  }
   manifest = std::move(read);
+}
+
+std::string describe_run_difference(const Manifest& expected, const std::string& expected_name,
+                                    const Manifest& actual, const std::string& actual_name) {
+  std::string differences;
+  describe_json_difference(run_description(expected), run_description(actual), "", expected_name, actual_name,
+                           differences);
+  return differences;
 }
 
 fs::path manifest_path_for(const fs::path& output) {

@@ -169,6 +169,8 @@ class HeaderParser {
 
 const char* npy_descr(NpyDtype dtype) { return info(dtype).descr; }
 
+std::size_t npy_item_size(NpyDtype dtype) { return info(dtype).size; }
+
 std::string format_shape(const std::vector<std::int64_t>& shape) {
   std::string text = "[";
   for (std::size_t i = 0; i < shape.size(); ++i)

@@ -77,6 +77,10 @@ void write_npy_array(OutputFile& file, const char* descr, const std::vector<std:
   write_bytes(file, data, bytes);
 }
 
+std::string reserved_npy_header(const char* descr, const std::vector<std::int64_t>& shape) {
+  return npy_header(descr, shape, reserved_header_size(descr, shape.size()));
+}
+
 std::filesystem::path npy_offsets_path(const std::filesystem::path& output) {
   std::filesystem::path offsets = output;
   if (offsets.extension() == ".npy") offsets.replace_extension();
@@ -87,13 +91,21 @@ std::filesystem::path npy_offsets_path(const std::filesystem::path& output) {
 NpyWriter::NpyWriter(OutputSet& outputs, const WriterOptions& options, Manifest provenance)
     : EmbeddingWriter(outputs, options, std::move(provenance)),
       data_(open_seekable(outputs, options.output)) {
-  if (options.per_token) {
-    offsets_file_ = &outputs.add(npy_offsets_path(options.output));
-    offsets_.push_back(0);
+  if (options.per_token) offsets_file_ = &open_seekable(outputs, npy_offsets_path(options.output));
+  if (options.resume) {
+    rows_ = options.resume->rows;
+    return;
   }
-  header_size_ = reserved_header_size("<f4", shape().size());
-  write_bytes(data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
+  const std::string header = reserved_npy_header("<f4", shape());
+  write_bytes(data_, header.data(), header.size());
+  if (offsets_file_ != nullptr) {
+    const std::string offsets_header = reserved_npy_header("<i8", {0});
+    write_bytes(*offsets_file_, offsets_header.data(), offsets_header.size());
+    write_offset(0);
+  }
 }
+
+void NpyWriter::write_offset(std::int64_t offset) { write_bytes(*offsets_file_, &offset, sizeof(offset)); }
 
 std::vector<std::int64_t> NpyWriter::shape() const {
   std::vector<std::int64_t> shape = {rows_};
@@ -114,18 +126,24 @@ void NpyWriter::write_pooled(const PooledRecord& record) {
 void NpyWriter::write_tokens(const TokenRecord& record) {
   // [slots, tokens, dim] -> rows of [slots, dim], one per token.
   write_rows(record.embeddings.transpose(0, 1).contiguous());
-  offsets_.push_back(rows_);
+  write_offset(rows_);
 }
 
-void NpyWriter::flush_output() { data_.flush(); }
+void NpyWriter::flush_output() {
+  data_.flush();
+  if (offsets_file_ != nullptr) offsets_file_->flush();
+}
 
 std::vector<CoveredFile> NpyWriter::finish_output() {
-  data_.stream().seekp(0);
-  write_bytes(data_, npy_header("<f4", shape(), header_size_).data(), header_size_);
+  const auto rewrite_header = [](OutputFile& file, const std::string& header) {
+    file.stream().seekp(0);
+    write_bytes(file, header.data(), header.size());
+  };
+  rewrite_header(data_, reserved_npy_header("<f4", shape()));
   if (offsets_file_ == nullptr) return {{&data_, rows_}};
-  const auto lines = static_cast<std::int64_t>(offsets_.size());
-  write_npy_array(*offsets_file_, "<i8", {lines}, offsets_.data(), offsets_.size() * sizeof(std::int64_t));
-  return {{&data_, rows_}, {offsets_file_, lines}};
+  const std::int64_t offsets = records_written() + 1;
+  rewrite_header(*offsets_file_, reserved_npy_header("<i8", {offsets}));
+  return {{&data_, rows_}, {offsets_file_, offsets}};
 }
 
 }  // namespace bert_embed

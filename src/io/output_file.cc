@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -178,6 +179,39 @@ OutputFile::OutputFile(const fs::path& target) : path_(target), stream_(nullptr)
   stream_.rdbuf(buffer_.get());
 }
 
+OutputFile::OutputFile(const fs::path& target, Partial partial) : path_(target), stream_(nullptr) {
+  name_ = target.string();
+  if (target.empty() || target == "-" || !target.has_filename()) fail("a resumable output must be a file");
+  destination_ = follow_symbolic_links(target, name_);
+  struct stat existing {};
+  if (::stat(destination_.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
+    fail("a resumable output must be a regular file");
+  }
+  kind_ = Kind::kPartial;
+  partial_ = partial_path_for(destination_);
+  fd_ = ::open(partial_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+  if (fd_ < 0) fail(partial_.string() + ": " + std::strerror(errno));
+  struct stat info {};
+  std::string problem;
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    problem = errno == EWOULDBLOCK ? "another run is writing it" : std::strerror(errno);
+  } else if (::fstat(fd_, &info) != 0) {
+    problem = std::strerror(errno);
+  } else if (static_cast<std::uint64_t>(info.st_size) < partial.keep_bytes) {
+    problem = "it has " + std::to_string(info.st_size) + " bytes, its checkpoint records " +
+              std::to_string(partial.keep_bytes) + ": it changed since";
+  } else if (::ftruncate(fd_, static_cast<off_t>(partial.keep_bytes)) != 0 ||
+             ::lseek(fd_, 0, SEEK_END) < 0) {
+    problem = std::strerror(errno);
+  }
+  if (!problem.empty()) {
+    ::close(fd_);
+    fail(partial_.string() + ": " + problem);
+  }
+  buffer_ = std::make_unique<Buffer>(fd_);
+  stream_.rdbuf(buffer_.get());
+}
+
 OutputFile::~OutputFile() {
   if (kind_ != Kind::kStdout && !closed_) ::close(fd_);
   if (kind_ == Kind::kTemporary && !committed_) temporaries::remove(temporary_);
@@ -197,13 +231,21 @@ void OutputFile::flush() {
   check_written();
 }
 
+std::uint64_t OutputFile::sync() {
+  if (kind_ != Kind::kPartial) throw std::logic_error("OutputFile::sync: " + name_ + " is not a partial file");
+  flush();
+  struct stat info {};
+  if (::fsync(fd_) != 0 || ::fstat(fd_, &info) != 0) fail(partial_.string() + ": " + std::strerror(errno));
+  return static_cast<std::uint64_t>(info.st_size);
+}
+
 std::uint64_t OutputFile::close() {
   if (closed_) return size_;
   flush();
   closed_ = true;
   if (kind_ == Kind::kStdout) return 0;
   struct stat info {};
-  if (kind_ == Kind::kTemporary) {
+  if (kind_ == Kind::kTemporary || kind_ == Kind::kPartial) {
     // Data on disk before the rename makes it visible: after a crash the
     // target holds the old file or the new one, never an empty one.
     if (::fsync(fd_) != 0 || ::fstat(fd_, &info) != 0) {
@@ -227,8 +269,16 @@ void OutputFile::commit() {
     } catch (const std::system_error& failure) {
       fail(failure.what());
     }
+  } else if (kind_ == Kind::kPartial && ::rename(partial_.c_str(), destination_.c_str()) != 0) {
+    fail("renaming " + partial_.string() + " onto it: " + std::strerror(errno));
   }
   committed_ = true;
+}
+
+fs::path partial_path_for(const fs::path& target) {
+  fs::path partial = target;
+  partial += ".partial";
+  return partial;
 }
 
 void check_output_is_not_input(const fs::path& input, const fs::path& output) {

@@ -37,13 +37,41 @@ void sync_directory(const fs::path& dir) {
 
 }  // namespace
 
+fs::path checkpoint_path_for(const fs::path& output) {
+  fs::path checkpoint = output;
+  checkpoint += ".checkpoint.json";
+  return checkpoint;
+}
+
 OutputSet::OutputSet(fs::path input) : input_(std::move(input)) {}
 
 OutputSet::~OutputSet() = default;
 
+void OutputSet::make_resumable(fs::path checkpoint_file, std::vector<std::uint64_t> keep_bytes) {
+  if (!files_.empty()) throw std::logic_error("OutputSet::make_resumable after a file was added");
+  checkpoint_file_ = std::move(checkpoint_file);
+  keep_bytes_ = std::move(keep_bytes);
+}
+
+void OutputSet::checkpoint(Manifest progress) {
+  if (checkpoint_file_.empty()) throw std::logic_error("OutputSet::checkpoint: the set is not resumable");
+  progress.bert_embed_version = bert_embed_version();
+  progress.files.clear();
+  for (const auto& file : files_) progress.files.push_back({file->partial_path().filename().string(), file->sync(), 0});
+  OutputFile record(checkpoint_file_);
+  record.stream() << manifest_text(progress);
+  record.commit();
+  const fs::path dir = checkpoint_file_.parent_path();
+  sync_directory(dir.empty() ? fs::path(".") : dir);
+}
+
 OutputFile& OutputSet::add(const fs::path& target) {
   check_output_is_not_input(input_, target);
-  auto file = std::make_unique<OutputFile>(target);
+  const std::size_t position = files_.size();
+  auto file = checkpoint_file_.empty()
+                  ? std::make_unique<OutputFile>(target)
+                  : std::make_unique<OutputFile>(
+                        target, OutputFile::Partial{position < keep_bytes_.size() ? keep_bytes_[position] : 0});
   for (const auto& other : files_) {
     if (identity(*other) == identity(*file)) {
       throw std::invalid_argument("two outputs of this run are the same file: " + other->name() +
@@ -101,6 +129,9 @@ void OutputSet::commit() {
     for (const fs::path& dir : directories) sync_directory(dir.empty() ? fs::path(".") : dir);
   }
   for (const auto& manifest : manifest_files) manifest->commit();
+  if (!checkpoint_file_.empty() && ::unlink(checkpoint_file_.c_str()) != 0 && errno != ENOENT) {
+    throw std::runtime_error("cannot remove " + checkpoint_file_.string() + ": " + std::strerror(errno));
+  }
   committed_ = true;
 }
 

@@ -59,7 +59,8 @@ void Batcher::add(TokenizedLine line) {
 }
 
 bool Batcher::full() const {
-  return lines_.size() >= window_limits_.max_lines || tokens_ >= window_limits_.max_tokens;
+  return !lines_.empty() && (lines_.size() >= window_limits_.max_lines || tokens_ >= window_limits_.max_tokens ||
+                             (lines_.back().index + 1) % window_limits_.max_lines == 0);
 }
 
 Window Batcher::take() {

@@ -81,6 +81,24 @@ void FittingSink::finish() {
   writer_.finish();
 }
 
+CheckpointSink::CheckpointSink(VectorSink& writer, std::size_t grid, CheckpointInterval interval,
+                               std::function<void(std::size_t next_record)> checkpoint)
+    : writer_(writer), grid_(grid), interval_(interval), checkpoint_(std::move(checkpoint)) {}
+
+void CheckpointSink::consume(const WindowVectors& vectors) {
+  writer_.consume(vectors);
+  if (vectors.lines.empty()) return;
+  const std::size_t next_record = vectors.lines.back().index + 1;
+  if (!last_record_) last_record_ = vectors.lines.front().index;
+  const auto now = std::chrono::steady_clock::now();
+  const bool due = next_record - *last_record_ >= interval_.lines ||
+                   std::chrono::duration<double>(now - last_time_).count() >= interval_.seconds;
+  if (next_record % grid_ != 0 || !due) return;
+  checkpoint_(next_record);
+  last_record_ = next_record;
+  last_time_ = now;
+}
+
 void CollectingSink::consume(const WindowVectors& vectors) {
   rows_.push_back(vectors.rows);
   lines_.insert(lines_.end(), vectors.lines.begin(), vectors.lines.end());

@@ -48,6 +48,13 @@ struct TokenRecord {
   at::Tensor embeddings;    // float32 [slots, tokens, dim]
 };
 
+// How much of its output a writer has written: records (input lines) and
+// vectors (NPY rows; per token, token rows).
+struct WriterProgress {
+  std::int64_t records = 0;
+  std::int64_t rows = 0;
+};
+
 struct WriterOptions {
   OutputFormat format = OutputFormat::kJsonl;
   std::filesystem::path output;  // "-" or empty: standard output
@@ -59,6 +66,9 @@ struct WriterOptions {
   // The vector width when known beforehand, else 0 (taken from the first
   // record). It gives an empty NPY output its shape, [0, dim].
   std::int64_t dim = 0;
+  // A resumable output going on from a checkpoint: its files (partial files,
+  // output_set.h) already hold this much, which is not written again.
+  std::optional<WriterProgress> resume;
 };
 
 // Checks every record against the options (kind, input order, slots, width)
@@ -74,7 +84,8 @@ class EmbeddingWriter {
   EmbeddingWriter(const EmbeddingWriter&) = delete;
   EmbeddingWriter& operator=(const EmbeddingWriter&) = delete;
 
-  // Records must come with index 0, 1, 2, ... (std::logic_error otherwise);
+  // Records must come with consecutive indices from provenance.input.first_record
+  // (plus options.resume's records) on (std::logic_error otherwise);
   // the shapes are checked with std::invalid_argument.
   void write(const PooledRecord& record);
   void write(const TokenRecord& record);
@@ -85,9 +96,10 @@ class EmbeddingWriter {
   // offsets) and adds its manifest to the set; the set's commit() follows.
   void finish();
 
-  std::int64_t records_written() const { return next_index_; }
+  std::int64_t records_written() const { return next_index_ - first_index_; }
   // Vectors written: pooled, one per record; per token, one per token.
   std::int64_t rows_written() const { return rows_; }
+  WriterProgress progress() const { return {records_written(), rows_}; }
 
  protected:
   std::size_t slots() const { return slot_labels_.size(); }
@@ -111,8 +123,9 @@ class EmbeddingWriter {
   std::vector<std::string> slot_labels_;
   bool per_token_;
   std::int64_t dim_;
-  std::int64_t next_index_ = 0;
-  std::int64_t rows_ = 0;
+  std::int64_t first_index_;
+  std::int64_t next_index_;
+  std::int64_t rows_;
   bool finished_ = false;
 };
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,22 @@ struct ManifestFile {
   }
 };
 
+// The part of the input a run embedded (--shard I/N; a run without it is
+// shard 0 of 1 over the whole input) and whether its output is all there. The
+// settings are what else decides the bytes of the vectors (the tokenizer's
+// limits, the input's fields, the batching), so that the shards of one job,
+// and a resumed run, can be checked against each other.
+struct ShardDescription {
+  std::uint64_t index = 0;  // 0-based
+  std::uint64_t count = 1;
+  std::uint64_t begin = 0;  // records [begin, end) of the input are this shard's
+  std::uint64_t end = 0;
+  std::uint64_t total_records = 0;  // in the whole input
+  // false in a checkpoint (resumable.h): records [begin, input.end_record) are done.
+  bool complete = true;
+  std::map<std::string, std::string> settings;  // e.g. "batch_tokens": "8192"
+};
+
 struct Manifest {
   // Out of line: built inline, as an aggregate, `Manifest{}` draws GCC 12's
   // false -Wmaybe-uninitialized warnings.
@@ -77,14 +94,25 @@ struct Manifest {
   // The files this manifest covers, filled in when the output is committed
   // (output_set.h), the first one being the output itself.
   std::vector<ManifestFile> files;
+  ShardDescription shard;
 };
 
 void to_json(nlohmann::json& out, const VectorSource& source);
 void from_json(const nlohmann::json& in, VectorSource& source);
 void to_json(nlohmann::json& out, const ManifestFile& file);
 void from_json(const nlohmann::json& in, ManifestFile& file);
+void to_json(nlohmann::json& out, const ShardDescription& shard);
 void to_json(nlohmann::json& out, const Manifest& manifest);
 void from_json(const nlohmann::json& in, Manifest& manifest);
+
+// Empty when the two manifests describe vectors made alike from the same input:
+// every field but the progress of the run (rows, files, input.end_record,
+// shard.complete, the version) and the place of the shard (shard.index,
+// shard.count, shard.begin, shard.end, input.first_record), which merge checks
+// apart. Otherwise one line naming each field that differs with both values,
+// e.g. "source.pooling: \"mean\" in a.npy, \"cls\" in b.npy".
+std::string describe_run_difference(const Manifest& expected, const std::string& expected_name,
+                                    const Manifest& actual, const std::string& actual_name);
 
 // OUT -> OUT.manifest.json
 std::filesystem::path manifest_path_for(const std::filesystem::path& output);

@@ -18,6 +18,7 @@ namespace bert_embed {
 enum class NpyDtype { kFloat32, kFloat64, kInt64 };  // "<f4", "<f8", "<i8"
 
 const char* npy_descr(NpyDtype dtype);  // "<f4", ...
+std::size_t npy_item_size(NpyDtype dtype);  // bytes of one element: 4, 8, 8
 
 class NpyReader {
  public:
@@ -34,6 +35,8 @@ class NpyReader {
   std::int64_t rows() const;
   // Elements in one row: the product of shape()[1:].
   std::int64_t row_elements() const { return row_elements_; }
+  // Where the data begins in the file: the header's size.
+  std::uint64_t data_offset() const { return data_offset_; }
 
   // Throws std::runtime_error naming the file unless the array has this
   // dtype and shape, e.g. "sum: float64 [2, 16] where float64 [2, 32] was expected".

@@ -24,6 +24,19 @@ class OutputFile {
   // a new inode: hard links to the old file keep the old data.
   // std::runtime_error naming the path when the output cannot be opened.
   explicit OutputFile(const std::filesystem::path& target);
+
+  // A resumable output: written in place at partial_path_for(target), which
+  // a crash or a kill leaves behind, so that a later run can go on from its
+  // last checkpoint. The file is opened without truncating it and cut to
+  // `keep_bytes` (what the checkpoint recorded; 0 starts afresh); writing
+  // goes on at its end. commit() renames it onto the target; the destructor
+  // leaves it. It is locked (flock) while open: a second run writing the same
+  // output is refused. std::runtime_error naming the file when it cannot be
+  // opened or locked, or holds fewer than keep_bytes bytes.
+  struct Partial {
+    std::uint64_t keep_bytes = 0;
+  };
+  OutputFile(const std::filesystem::path& target, Partial partial);
   // Removes the temporary file unless commit() succeeded.
   ~OutputFile();
   OutputFile(const OutputFile&) = delete;
@@ -33,7 +46,7 @@ class OutputFile {
   // reason (errno) for check_written().
   std::ostream& stream() { return stream_; }
   // True for regular files, whose stream can seek back (e.g. to rewrite a header).
-  bool is_seekable() const { return kind_ == Kind::kTemporary; }
+  bool is_seekable() const { return kind_ == Kind::kTemporary || kind_ == Kind::kPartial; }
   bool is_stdout() const { return kind_ == Kind::kStdout; }
   // The path as the user gave it, or "<stdout>": for messages.
   const std::string& name() const { return name_; }
@@ -49,6 +62,10 @@ class OutputFile {
   void check_written() const;
   // Passes what is buffered on to the file, pipe or terminal.
   void flush();
+  // Flushes and syncs a partial file to disk (a checkpoint); returns its size.
+  std::uint64_t sync();
+  // Where a partial file is written (empty for other kinds).
+  const std::filesystem::path& partial_path() const { return partial_; }
   // Flushes, syncs a regular file to disk and closes it; returns its size
   // (0 for standard output and special files). Once only; later calls return
   // the same size.
@@ -57,7 +74,7 @@ class OutputFile {
   void commit();
 
  private:
-  enum class Kind { kStdout, kTemporary, kInPlace };
+  enum class Kind { kStdout, kTemporary, kInPlace, kPartial };
   class Buffer;
 
   [[noreturn]] void fail(const std::string& problem) const;
@@ -67,6 +84,7 @@ class OutputFile {
   std::string name_;
   std::filesystem::path destination_;  // the target, symbolic links followed
   std::filesystem::path temporary_;    // kTemporary: where it is written first
+  std::filesystem::path partial_;      // kPartial: where it is written first
   int fd_ = -1;
   std::unique_ptr<Buffer> buffer_;
   std::ostream stream_;
@@ -74,6 +92,9 @@ class OutputFile {
   std::uint64_t size_ = 0;
   bool committed_ = false;
 };
+
+// OUT -> OUT.partial, beside the target.
+std::filesystem::path partial_path_for(const std::filesystem::path& target);
 
 // Refuses an output that is the input file itself, compared by device and
 // inode, so that a hard link or symbolic link to the input is refused too

@@ -31,6 +31,10 @@ struct CoveredFile {
   std::int64_t rows = 0;
 };
 
+// OUT -> OUT.checkpoint.json: how far a resumable run of OUT got (a Manifest
+// with shard.complete false, listing its partial files).
+std::filesystem::path checkpoint_path_for(const std::filesystem::path& output);
+
 class OutputSet {
  public:
   // input: the run's input file ("-": standard input; empty: none); every
@@ -40,6 +44,19 @@ class OutputSet {
   ~OutputSet();
   OutputSet(const OutputSet&) = delete;
   OutputSet& operator=(const OutputSet&) = delete;
+
+  // Makes the set resumable, before any file is added: files are then
+  // written as partial files (OutputFile::Partial), the i-th one added
+  // keeping keep_bytes[i] bytes (0 when the list is shorter: a fresh start);
+  // checkpoint() records how far the run got in `checkpoint_file`, which
+  // commit() removes once the outputs are in place.
+  void make_resumable(std::filesystem::path checkpoint_file, std::vector<std::uint64_t> keep_bytes);
+
+  // Resumable sets only: flushes and syncs every file, then writes
+  // `progress`, listing the partial files with their sizes, to the
+  // checkpoint file, durably (synced, renamed into place, directory synced).
+  // A crash at any point leaves the previous checkpoint or this one.
+  void checkpoint(Manifest progress);
 
   // Opens one more output (see OutputFile). The reference lives as long as
   // the set. Throws std::invalid_argument when it is the input or another
@@ -68,6 +85,8 @@ class OutputSet {
   std::filesystem::path input_;
   std::vector<std::unique_ptr<OutputFile>> files_;
   std::vector<PendingManifest> manifests_;
+  std::filesystem::path checkpoint_file_;  // empty unless resumable
+  std::vector<std::uint64_t> keep_bytes_;
   bool committed_ = false;
 };
 

@@ -29,9 +29,13 @@ struct BatchLimits {
   std::size_t batch_cost = 64;
 };
 
-// A window bounds the memory of lines in flight and of their results.
+// A window bounds the memory of lines in flight and of their results. Windows
+// lie on a grid of max_lines records: one never holds records on both sides of
+// a multiple of max_lines, so that a run starting at such a multiple (a shard,
+// a resumed run) makes the same windows, batches and bytes as a run over the
+// whole input.
 struct WindowLimits {
-  std::size_t max_lines = 4096;
+  std::size_t max_lines = 4096;  // also the grid
   std::size_t max_tokens = 65536;  // real tokens
 };
 
@@ -55,7 +59,8 @@ class Batcher {
   Batcher(const BatchLimits& batch_limits, const WindowLimits& window_limits);
 
   void add(TokenizedLine line);
-  // True when the window has reached one of its limits and should be taken.
+  // True when the window has reached one of its limits, or the next record
+  // would start a new cell of the grid, and the window should be taken.
   bool full() const;
   bool empty() const { return lines_.empty(); }
   // Hands over the window gathered so far with its batches, and starts a new one.

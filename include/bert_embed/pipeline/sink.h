@@ -3,10 +3,13 @@
 // every command can reuse the same pipeline.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -74,6 +77,34 @@ class FittingSink : public VectorSink {
     std::vector<std::int64_t> offsets;       // per token
   };
   std::vector<SpooledWindow> windows_;
+};
+
+// When to checkpoint a resumable run: after this many lines or seconds,
+// at the next window that ends on the batching grid.
+struct CheckpointInterval {
+  std::size_t lines = 10000;
+  double seconds = 60;
+};
+
+// Passes every window on to `writer`; after a window that ends on the grid
+// (its next record a multiple of `grid`), once the interval has passed since
+// the last checkpoint, calls checkpoint(next record). A run that resumes there
+// starts a window where this one did, so it makes the same batches and bytes.
+class CheckpointSink : public VectorSink {
+ public:
+  CheckpointSink(VectorSink& writer, std::size_t grid, CheckpointInterval interval,
+                 std::function<void(std::size_t next_record)> checkpoint);
+  void consume(const WindowVectors& vectors) override;
+  void flush() override { writer_.flush(); }
+  void finish() override { writer_.finish(); }
+
+ private:
+  VectorSink& writer_;
+  std::size_t grid_;
+  CheckpointInterval interval_;
+  std::function<void(std::size_t)> checkpoint_;
+  std::optional<std::size_t> last_record_;  // next record at the last checkpoint, or where the run began
+  std::chrono::steady_clock::time_point last_time_ = std::chrono::steady_clock::now();
 };
 
 // Keeps every vector in memory: for experiments on small sets, and tests.
