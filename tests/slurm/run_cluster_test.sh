@@ -24,10 +24,10 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/lib/shard_names.sh
 source "$repo/scripts/lib/shard_names.sh"
 bert_embed=$(realpath "$1") bundle=$(realpath "$2") corpus=$(realpath "$3")
-repeat=${SLURM_TEST_REPEAT:-8}
+repeat=${SLURM_TEST_REPEAT:-4}
 shards=4 cancelled_task=1
 
-log() { echo "slurm-test: $*" >&2; }
+log() { echo "slurm-test: $(date +%T) $*" >&2; }
 # seconds_since NANOSECONDS: the time since then, to a tenth of a second.
 seconds_since() {
   local tenths=$((($(date +%s%N) - $1) / 100000000))
@@ -95,6 +95,8 @@ print(*(s.getsockname()[1] for s in sockets))')
 host=$(hostname -s)
 # The node declares 4 CPUs whatever the machine has (config_overrides), so that the 4 tasks
 # run at once; each task gets 1 CPU, hence bert-embed --threads 1.
+# A requeued task waits cred_expire (5 s here, 120 s by default), then a scheduler pass:
+# the main scheduler, which runs every second here (sched_interval, 60 s by default).
 cat >"$SLURM_CONF" <<EOF
 ClusterName=bertembedtest
 SlurmctldHost=$host(127.0.0.1)
@@ -123,6 +125,7 @@ MpiDefault=none
 ReturnToService=2
 KillWait=5
 MinJobAge=3600
+SchedulerParameters=sched_interval=1
 SlurmdParameters=config_overrides
 NodeName=node0 NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$shards State=UNKNOWN
 PartitionName=test Nodes=node0 Default=YES MaxTime=INFINITE State=UP
@@ -178,7 +181,7 @@ lines=$(wc -l <"$work/corpus.txt")
 # Windows of 256 lines and a checkpoint after each, and a small token budget (many batches),
 # so that a task has checkpoints to resume from and runs long enough to be cancelled between
 # them. The options that decide the bytes are the same for the shards and the reference.
-embed_options=(-m "$bundle" -i "$work/corpus.txt" --batch-tokens 256 --window-lines 256 --quiet)
+embed_options=(-m "$bundle" -i "$work/corpus.txt" --batch-tokens 256 --window-lines 256)
 shard_options=(--checkpoint-lines 256)
 
 reference_started=$(date +%s%N)
@@ -204,8 +207,8 @@ if ! [ -e "$checkpoint" ] || [ "$(job_field "$victim" JobState)" != RUNNING ]; t
   fail "task $victim is $(job_field "$victim" JobState) with no checkpoint to cancel it after: raise SLURM_TEST_REPEAT"
 fi
 scancel "$victim"
-log "cancelled task $victim after it ran $(job_field "$victim" RunTime), its checkpoint then at record" \
-  "$(jq .input.end_record "$checkpoint")"
+log "cancelled task $victim after it ran $(job_field "$victim" RunTime): its checkpoint was then at record" \
+  "$(jq -r '"\(.input.end_record) of its records [\(.shard.begin), \(.shard.end))"' "$checkpoint")"
 wait_for "$victim" JobState CANCELLED 30
 [ -e "$checkpoint" ] || fail "the cancel (SIGTERM) removed task $victim's checkpoint"
 for ((task = 0; task < shards; task++)); do
@@ -217,6 +220,7 @@ wait_for "$merge_job" Reason DependencyNeverSatisfied 60
 log "after the cancel:"
 show_jobs "$array_job" "$merge_job" >&2
 
+log "scripts/slurm/requeue_failed.sh $array_job $merge_job"
 "$repo/scripts/slurm/requeue_failed.sh" "$array_job" "$merge_job"
 wait_for "$victim" JobState COMPLETED 600
 wait_for "$merge_job" JobState COMPLETED 300
@@ -225,6 +229,8 @@ show_jobs "$array_job" "$merge_job" >&2
 [ "$(job_field "$victim" Restarts)" = 1 ] || fail "task $victim restarted $(job_field "$victim" Restarts) times, expected 1"
 log "log of task $victim:"
 sed 's/^/  /' "$work/logs/bert-embed-shard-${array_job}_$cancelled_task.out" >&2
+grep -q "resuming .* at record" "$work/logs/bert-embed-shard-${array_job}_$cancelled_task.out" ||
+  fail "the requeued task $victim did not resume from its checkpoint"
 cmp "$work/reference.npy" "$output" || fail "the merged output differs from the one-process run"
 log "merged output identical to the one-process run ($(stat -c %s "$output") bytes)"
 
@@ -237,5 +243,7 @@ wait_for "$again_merge" JobState COMPLETED 120
 log "resubmitted task $cancelled_task alone:"
 show_jobs "$again_job" "$again_merge" >&2
 sed 's/^/  /' "$work/logs/bert-embed-shard-${again_job}_$cancelled_task.out" >&2
+grep -q "is complete .*nothing to do" "$work/logs/bert-embed-shard-${again_job}_$cancelled_task.out" ||
+  fail "the resubmitted task did not find its shard complete"
 cmp "$work/reference.npy" "$output" || fail "the second merge differs from the one-process run"
 log "PASS: $shards shards, task $cancelled_task cancelled, requeued and resubmitted; merged output identical"
