@@ -11,6 +11,8 @@
 # Defaults: the corpus ../shared/fixtures/corpora/news.txt (or $BERT_EMBED_FIXTURES), all its
 # lines, 2 processes, `nproc` threads, build/bert-embed. A BERT-base-sized bundle gives
 # figures that mean something (scripts/bench.sh exports one to build/bench/bert-base-random).
+# Shards lie on the grid of windows (--window-lines, 4096 lines by default): a corpus of fewer
+# than PROCESSES windows leaves shards empty (a warning says so); pass -- --window-lines N.
 # The machine must be otherwise idle for the figures to mean anything.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,5 +69,10 @@ mapfile -t shard_files < <(shard_outputs "$output" "$processes")
 "$bert_embed" merge "${shard_files[@]}" -o "$output"
 end=$(now)
 report "$processes processes x $((threads / processes)) threads (GNU parallel) + merge" "$start" "$end"
+for shard in "${shard_files[@]}"; do
+  if [ "$(jq .rows "$shard.manifest.json")" = 0 ]; then
+    echo "warning: $(basename "$shard") is empty: the corpus has fewer windows than processes (pass -- --window-lines N)" >&2
+  fi
+done
 
 cmp "$work/one.npy" "$output" && echo "outputs byte-identical" >&2

@@ -190,7 +190,7 @@ log "one process, 1 thread: $lines lines in $(seconds_since "$reference_started"
 
 output=$work/out/vectors.npy
 submit_options=(--shards "$shards" -o "$output" --bert-embed "$bert_embed"
-  --sbatch "--output=$work/logs/%x-%A_%a.out")
+  --logs "$work/logs")
 read -r array_job merge_job < <("$repo/scripts/slurm/submit.sh" "${submit_options[@]}" \
   -- "${embed_options[@]}" "${shard_options[@]}")
 log "submitted array job $array_job ($shards tasks) and merge job $merge_job"
@@ -231,6 +231,8 @@ log "log of task $victim:"
 sed 's/^/  /' "$work/logs/bert-embed-shard-${array_job}_$cancelled_task.out" >&2
 grep -q "resuming .* at record" "$work/logs/bert-embed-shard-${array_job}_$cancelled_task.out" ||
   fail "the requeued task $victim did not resume from its checkpoint"
+log "log of merge job $merge_job:"
+sed 's/^/  /' "$work/logs/bert-embed-merge-$merge_job.out" >&2
 cmp "$work/reference.npy" "$output" || fail "the merged output differs from the one-process run"
 log "merged output identical to the one-process run ($(stat -c %s "$output") bytes)"
 
