@@ -6,12 +6,12 @@
 #   tests/slurm/run_cluster_test.sh BERT_EMBED BUNDLE CORPUS
 #
 # The test: submit.sh submits 4 shards over CORPUS (repeated $SLURM_TEST_REPEAT times, so
-# that a task runs long enough to be caught) and the merge job; one task is cancelled
-# (scancel: SIGTERM) once it has run for a while; the merge job is then left waiting with
-# DependencyNeverSatisfied; requeue_failed.sh requeues the task, which resumes, and the merge
-# job runs. The merged output must equal a one-process run byte for byte. Then the cancelled
-# task is resubmitted alone (`--array 1`: it sees SLURM_ARRAY_TASK_COUNT=1), finds its shard
-# complete, exits 0 at once, and the new merge makes the same bytes again.
+# that a task runs long enough to be caught) and the merge job; tasks 1 and 3 are cancelled
+# (scancel: SIGTERM) after their first checkpoint; the merge job is then left waiting with
+# DependencyNeverSatisfied; requeue_failed.sh requeues both, which resume, and the merge job
+# runs. The merged output must equal a one-process run byte for byte. Then the cancelled
+# tasks are resubmitted (`--array 1,3`: they see SLURM_ARRAY_TASK_COUNT=2), find their shards
+# complete, exit 0 at once, and the new merge makes the same bytes again.
 # The job states and times are printed from `scontrol show job` (no accounting database, so
 # no sacct) and every task's log.
 set -euo pipefail
@@ -25,7 +25,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 source "$repo/scripts/lib/shard_names.sh"
 bert_embed=$(realpath "$1") bundle=$(realpath "$2") corpus=$(realpath "$3")
 repeat=${SLURM_TEST_REPEAT:-4}
-shards=4 cancelled_task=1
+shards=4 cancelled_tasks=(1 3)
 
 log() { echo "slurm-test: $(date +%T) $*" >&2; }
 # seconds_since NANOSECONDS: the time since then, to a tenth of a second.
@@ -195,57 +195,70 @@ read -r array_job merge_job < <("$repo/scripts/slurm/submit.sh" "${submit_option
   -- "${embed_options[@]}" "${shard_options[@]}")
 log "submitted array job $array_job ($shards tasks) and merge job $merge_job"
 
-# The task is cancelled once it has made its first checkpoint (OUT.checkpoint.json).
-victim=${array_job}_$cancelled_task
-checkpoint=$(shard_output "$output" "$cancelled_task" "$shards").checkpoint.json
-wait_for "$victim" JobState RUNNING 60
-for ((tick = 0; tick < 600; tick++)); do
-  [ -e "$checkpoint" ] || [ "$(job_field "$victim" JobState)" != RUNNING ] && break
-  sleep 0.1
+# Each victim is cancelled once it has made its first checkpoint (OUT.checkpoint.json).
+for task in "${cancelled_tasks[@]}"; do
+  victim=${array_job}_$task
+  checkpoint=$(shard_output "$output" "$task" "$shards").checkpoint.json
+  wait_for "$victim" JobState RUNNING 60
+  for ((tick = 0; tick < 600; tick++)); do
+    [ -e "$checkpoint" ] || [ "$(job_field "$victim" JobState)" != RUNNING ] && break
+    sleep 0.1
+  done
+  if ! [ -e "$checkpoint" ] || [ "$(job_field "$victim" JobState)" != RUNNING ]; then
+    fail "task $victim is $(job_field "$victim" JobState) with no checkpoint to cancel it after: raise SLURM_TEST_REPEAT"
+  fi
+  scancel "$victim"
+  log "cancelled task $victim after it ran $(job_field "$victim" RunTime): its checkpoint was then at record" \
+    "$(jq -r '"\(.input.end_record) of its records [\(.shard.begin), \(.shard.end))"' "$checkpoint")"
+  wait_for "$victim" JobState CANCELLED 30
+  [ -e "$checkpoint" ] || fail "the cancel (SIGTERM) removed task $victim's checkpoint"
 done
-if ! [ -e "$checkpoint" ] || [ "$(job_field "$victim" JobState)" != RUNNING ]; then
-  fail "task $victim is $(job_field "$victim" JobState) with no checkpoint to cancel it after: raise SLURM_TEST_REPEAT"
-fi
-scancel "$victim"
-log "cancelled task $victim after it ran $(job_field "$victim" RunTime): its checkpoint was then at record" \
-  "$(jq -r '"\(.input.end_record) of its records [\(.shard.begin), \(.shard.end))"' "$checkpoint")"
-wait_for "$victim" JobState CANCELLED 30
-[ -e "$checkpoint" ] || fail "the cancel (SIGTERM) removed task $victim's checkpoint"
 for ((task = 0; task < shards; task++)); do
-  [ "$task" -eq "$cancelled_task" ] || wait_for "${array_job}_$task" JobState COMPLETED 600
+  [[ " ${cancelled_tasks[*]} " == *" $task "* ]] || wait_for "${array_job}_$task" JobState COMPLETED 600
 done
 # Slurm evaluates dependencies every few seconds.
 wait_for "$merge_job" Reason DependencyNeverSatisfied 60
-[ ! -e "$output" ] || fail "the merge ran although task $victim was cancelled"
-log "after the cancel:"
+[ ! -e "$output" ] || fail "the merge ran although tasks were cancelled"
+log "after the cancels:"
 show_jobs "$array_job" "$merge_job" >&2
 
 log "scripts/slurm/requeue_failed.sh $array_job $merge_job"
 "$repo/scripts/slurm/requeue_failed.sh" "$array_job" "$merge_job"
-wait_for "$victim" JobState COMPLETED 600
+for task in "${cancelled_tasks[@]}"; do
+  wait_for "${array_job}_$task" JobState COMPLETED 600
+done
 wait_for "$merge_job" JobState COMPLETED 300
 log "after requeue_failed.sh:"
 show_jobs "$array_job" "$merge_job" >&2
-[ "$(job_field "$victim" Restarts)" = 1 ] || fail "task $victim restarted $(job_field "$victim" Restarts) times, expected 1"
-log "log of task $victim:"
-sed 's/^/  /' "$work/logs/bert-embed-shard-${array_job}_$cancelled_task.out" >&2
-grep -q "resuming .* at record" "$work/logs/bert-embed-shard-${array_job}_$cancelled_task.out" ||
-  fail "the requeued task $victim did not resume from its checkpoint"
+for task in "${cancelled_tasks[@]}"; do
+  victim=${array_job}_$task
+  [ "$(job_field "$victim" Restarts)" = 1 ] || fail "task $victim restarted $(job_field "$victim" Restarts) times, expected 1"
+  log "log of task $victim:"
+  sed 's/^/  /' "$work/logs/bert-embed-shard-$victim.out" >&2
+  grep -q "resuming .* at record" "$work/logs/bert-embed-shard-$victim.out" ||
+    fail "the requeued task $victim did not resume from its checkpoint"
+done
 log "log of merge job $merge_job:"
 sed 's/^/  /' "$work/logs/bert-embed-merge-$merge_job.out" >&2
 cmp "$work/reference.npy" "$output" || fail "the merged output differs from the one-process run"
 log "merged output identical to the one-process run ($(stat -c %s "$output") bytes)"
 
-# The cancelled task alone, resubmitted: its shard is complete, so it does nothing.
+# The cancelled tasks resubmitted (an array of 2 tasks of the 4 shards): their shards are
+# complete, so they do nothing.
 rm "$output"
+resubmitted=$(IFS=,; echo "${cancelled_tasks[*]}")
 read -r again_job again_merge < <("$repo/scripts/slurm/submit.sh" "${submit_options[@]}" \
-  --array "$cancelled_task" -- "${embed_options[@]}" "${shard_options[@]}")
-wait_for "${again_job}_$cancelled_task" JobState COMPLETED 120
+  --array "$resubmitted" -- "${embed_options[@]}" "${shard_options[@]}")
+for task in "${cancelled_tasks[@]}"; do
+  wait_for "${again_job}_$task" JobState COMPLETED 120
+done
 wait_for "$again_merge" JobState COMPLETED 120
-log "resubmitted task $cancelled_task alone:"
+log "resubmitted tasks $resubmitted:"
 show_jobs "$again_job" "$again_merge" >&2
-sed 's/^/  /' "$work/logs/bert-embed-shard-${again_job}_$cancelled_task.out" >&2
-grep -q "is complete .*nothing to do" "$work/logs/bert-embed-shard-${again_job}_$cancelled_task.out" ||
-  fail "the resubmitted task did not find its shard complete"
+for task in "${cancelled_tasks[@]}"; do
+  sed 's/^/  /' "$work/logs/bert-embed-shard-${again_job}_$task.out" >&2
+  grep -q "is complete .*nothing to do" "$work/logs/bert-embed-shard-${again_job}_$task.out" ||
+    fail "the resubmitted task ${again_job}_$task did not find its shard complete"
+done
 cmp "$work/reference.npy" "$output" || fail "the second merge differs from the one-process run"
-log "PASS: $shards shards, task $cancelled_task cancelled, requeued and resubmitted; merged output identical"
+log "PASS: $shards shards, tasks $resubmitted cancelled, requeued and resubmitted; merged output identical"
