@@ -10,8 +10,10 @@
 # same ones); --threads defaults to the CPUs Slurm allocates (--sbatch --cpus-per-task=8).
 # --sbatch passes an option to both sbatch calls (partition, time, account); SBATCH_* variables
 # work too. --logs DIR puts the tasks' logs in DIR/bert-embed-shard-ARRAYID_TASK.out and the
-# merge job's in DIR/bert-embed-merge-JOBID.out (else sbatch's default, slurm-*.out here). --array submits only those tasks (`--array 3,7`), for shards
-# to run again: the shard count stays --shards. Prints "ARRAY_JOB_ID MERGE_JOB_ID" on stdout.
+# merge job's in DIR/bert-embed-merge-JOBID.out (else sbatch's default, slurm-*.out here).
+# --array submits only those tasks (`--array 3,7`, shards to run again: the shard count stays
+# --shards), or limits how many run at once (`--array 0-63%16`). Prints "ARRAY_JOB_ID
+# MERGE_JOB_ID" on stdout.
 # Paths are kept as given: the jobs run in the current directory (sbatch's default), so it
 # must be reachable from the compute nodes.
 set -euo pipefail
