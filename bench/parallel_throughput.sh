@@ -56,7 +56,7 @@ echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) befo
 start=$(now)
 "$bert_embed" embed "${options[@]}" --threads "$threads" -o "$work/one.npy"
 end=$(now)
-report "1 process x $threads threads" "$start" "$end"
+report "1 process, --threads $threads" "$start" "$end"
 
 output=$work/parallel/vectors.npy
 mkdir -p "$(dirname "$output")"
@@ -68,7 +68,7 @@ paste <(seq 0 $((processes - 1))) <(shard_outputs "$output" "$processes") |
 mapfile -t shard_files < <(shard_outputs "$output" "$processes")
 "$bert_embed" merge "${shard_files[@]}" -o "$output"
 end=$(now)
-report "$processes processes x $((threads / processes)) threads (GNU parallel) + merge" "$start" "$end"
+report "$processes processes, --threads $((threads / processes)) each (GNU parallel), then merge" "$start" "$end"
 for shard in "${shard_files[@]}"; do
   if [ "$(jq .rows "$shard.manifest.json")" = 0 ]; then
     echo "warning: $(basename "$shard") is empty: the corpus has fewer windows than processes (pass -- --window-lines N)" >&2
