@@ -138,7 +138,14 @@ void add_embed_options(CLI::App& app, EmbedOptions& options) {
       ->type_name("N")
       ->capture_default_str();
   app.add_option_function<std::string>(
-         "--shard", [&options](const std::string& text) { options.shard = parse_shard(text); },
+         "--shard",
+         [&options](const std::string& text) {
+           try {
+             options.shard = parse_shard(text);
+           } catch (const std::invalid_argument& error) {
+             throw UsageError(std::string("--shard: ") + error.what());
+           }
+         },
          "Embed shard I (from 0) of N contiguous ranges of the input, resumably (see below)")
       ->type_name("I/N")
       ->default_str("the whole input, not resumable");
@@ -288,6 +295,7 @@ ResumePoint find_resume_point(const EmbedOptions& options, const Manifest& plann
       const Manifest finished = read_manifest(manifest_file);
       if (finished.shard.complete && describe_command_difference(planned, finished, manifest_file.string()).empty()) {
         check_manifest_files(finished, manifest_file);
+        fs::remove(checkpoint_path_for(options.output));  // left by a kill just after the commit
         point.done = true;
         return point;
       }

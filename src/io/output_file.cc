@@ -189,6 +189,12 @@ OutputFile::OutputFile(const fs::path& target, Partial partial) : path_(target),
   }
   kind_ = Kind::kPartial;
   partial_ = partial_path_for(destination_);
+  // A commit interrupted after renaming the partial file onto the target:
+  // the checkpoint still stands, so the file goes back to being partial.
+  if (partial.keep_bytes > 0 && ::access(partial_.c_str(), F_OK) != 0 && errno == ENOENT &&
+      ::access(destination_.c_str(), F_OK) == 0 && ::rename(destination_.c_str(), partial_.c_str()) != 0) {
+    fail("renaming it back to " + partial_.string() + ": " + std::strerror(errno));
+  }
   fd_ = ::open(partial_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
   if (fd_ < 0) fail(partial_.string() + ": " + std::strerror(errno));
   struct stat info {};

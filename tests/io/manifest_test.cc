@@ -40,6 +40,7 @@ Manifest example_manifest() {
   manifest.rows = 10;
   manifest.dim = 16;
   manifest.files = {{"out.npy", 768, 10}, {"out.offsets.npy", 216, 11}};
+  manifest.shard = ShardDescription{1, 4, 10, 20, 40, true, {{"batch_tokens", "8192"}, {"window_lines", "10"}}};
   return manifest;
 }
 
@@ -57,6 +58,13 @@ void expect_same(const Manifest& read, const Manifest& written) {
   EXPECT_EQ(read.rows, written.rows);
   EXPECT_EQ(read.dim, written.dim);
   EXPECT_EQ(read.files, written.files);
+  EXPECT_EQ(read.shard.index, written.shard.index);
+  EXPECT_EQ(read.shard.count, written.shard.count);
+  EXPECT_EQ(read.shard.begin, written.shard.begin);
+  EXPECT_EQ(read.shard.end, written.shard.end);
+  EXPECT_EQ(read.shard.total_records, written.shard.total_records);
+  EXPECT_EQ(read.shard.complete, written.shard.complete);
+  EXPECT_EQ(read.shard.settings, written.shard.settings);
 }
 
 // The example manifest with one field replaced, written to dir/name.
@@ -183,6 +191,53 @@ TEST(DescribeDifference, NamesEveryDifferingFieldWithBothValues) {
             "slot_labels: [-2, -1] in a.npy, [mean] in b.npy; "
             "layer_aggregation: none in a.npy, mean in b.npy; "
             "dtype: bfloat16 in a.npy, float32 in b.npy");
+}
+
+TEST(Manifest, WithoutShardDescribesOneWholeRun) {
+  const test::TempDir dir;
+  json document = example_manifest();
+  document.erase("shard");
+  const fs::path file = dir.path() / "old.json";
+  std::ofstream(file) << document.dump();
+  const Manifest read = read_manifest(file);
+  EXPECT_EQ(read.shard.index, 0u);
+  EXPECT_EQ(read.shard.count, 1u);
+  EXPECT_EQ(read.shard.begin, 10u);
+  EXPECT_EQ(read.shard.end, 20u);
+  EXPECT_TRUE(read.shard.complete);
+}
+
+TEST(Manifest, InconsistentShardIsRefused) {
+  const test::TempDir dir;
+  EXPECT_CONTAINS(read_error(write_edited(dir.path(), "a.json", "/shard/index"_json_pointer, 4)),
+                  "field \"shard\" is inconsistent: shard 4 of 4");
+  EXPECT_CONTAINS(read_error(write_edited(dir.path(), "b.json", "/shard/end"_json_pointer, 41)),
+                  "records [10, 41) of 40");
+  EXPECT_CONTAINS(read_error(write_edited(dir.path(), "c.json", "/shard/settings/batch_tokens"_json_pointer, 8)),
+                  "field \"shard.settings.batch_tokens\" must be a string");
+}
+
+TEST(DescribeRunDifference, IgnoresProgressAndPlaceAndNamesEverythingElse) {
+  const Manifest first = example_manifest();
+  Manifest later = first;
+  later.bert_embed_version = "0.2.0";
+  later.rows = 99;
+  later.files = {{"other.npy", 1, 1}};
+  later.input.first_record = 20;
+  later.input.end_record = 30;
+  later.shard = ShardDescription{2, 4, 20, 30, 40, false, first.shard.settings};
+  EXPECT_EQ(describe_run_difference(first, "a", later, "b"), "");
+
+  Manifest other = first;
+  other.source.pooling = "cls";
+  other.shard.settings["batch_tokens"] = "512";
+  other.shard.total_records = 41;
+  other.input.size_bytes = 1235;
+  EXPECT_EQ(describe_run_difference(first, "a.npy", other, "b.npy"),
+            "input.size_bytes: 1234 in a.npy, 1235 in b.npy; "
+            "shard.settings.batch_tokens: \"8192\" in a.npy, \"512\" in b.npy; "
+            "shard.total_records: 40 in a.npy, 41 in b.npy; "
+            "source.pooling: \"mean\" in a.npy, \"cls\" in b.npy");
 }
 
 TEST(CheckManifestFiles, PassesCompleteFilesAndNamesAMismatch) {

@@ -73,6 +73,51 @@ TEST(OutputFile, WritesATemporaryBesideTheTargetAndRenamesOnCommit) {
   EXPECT_EQ(contents(target), "hello\n");
 }
 
+TEST(OutputFile, PartialFileIsKeptCutToTheCheckpointAndRenamedOnCommit) {
+  const test::TempDir dir;
+  const fs::path target = dir.path() / "out.npy";
+  {
+    OutputFile file(target, OutputFile::Partial{});
+    EXPECT_TRUE(file.is_seekable());
+    EXPECT_EQ(file.partial_path(), dir.path() / "out.npy.partial");
+    file.stream() << "checkpointed";
+    EXPECT_EQ(file.sync(), 12u);
+    file.stream() << " and lost";
+  }
+  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"out.npy.partial"});
+  {
+    OutputFile file(target, OutputFile::Partial{12});
+    file.stream() << ", then the rest";
+    file.commit();
+  }
+  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"out.npy"});
+  EXPECT_EQ(contents(target), "checkpointed, then the rest");
+}
+
+TEST(OutputFile, PartialFileRenamedByAnInterruptedCommitIsTakenBack) {
+  const test::TempDir dir;
+  const fs::path target = dir.path() / "out.npy";
+  std::ofstream(target) << "committed, but not its manifest";
+  {
+    OutputFile file(target, OutputFile::Partial{9});
+    file.stream() << ", again";
+    file.commit();
+  }
+  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"out.npy"});
+  EXPECT_EQ(contents(target), "committed, again");
+}
+
+TEST(OutputFile, PartialFileShorterThanItsCheckpointOrInUseIsRefused) {
+  const test::TempDir dir;
+  const fs::path target = dir.path() / "out.npy";
+  std::ofstream(partial_path_for(target)) << "short";
+  EXPECT_CONTAINS(test::error_message<std::runtime_error>([&] { OutputFile file(target, OutputFile::Partial{6}); }),
+                  "out.npy.partial: it has 5 bytes, its checkpoint records 6: it changed since");
+  const OutputFile writing(target, OutputFile::Partial{5});
+  EXPECT_CONTAINS(test::error_message<std::runtime_error>([&] { OutputFile file(target, OutputFile::Partial{5}); }),
+                  "another run is writing it");
+}
+
 TEST(OutputFile, UncommittedOutputLeavesNothingBehind) {
   const test::TempDir dir;
   {

@@ -131,6 +131,21 @@ TEST(Batcher, WindowClosesAtTokenLimit) {
   EXPECT_TRUE(batcher.full());
 }
 
+TEST(Batcher, WindowsLieOnTheGridOfTheirLineLimit) {
+  // A window closed early by its tokens ends the next one at the grid line
+  // (a multiple of 4), as a run that started there would.
+  Batcher batcher(BatchLimits{}, WindowLimits{4, 30});
+  batcher.add(line_of_length(0, 20));
+  batcher.add(line_of_length(1, 10));
+  ASSERT_TRUE(batcher.full());
+  batcher.take();
+  batcher.add(line_of_length(2, 1));
+  EXPECT_FALSE(batcher.full());
+  batcher.add(line_of_length(3, 1));
+  EXPECT_TRUE(batcher.full());
+  EXPECT_EQ(batcher.take().lines.size(), 2u);
+}
+
 TEST(Batcher, ResultsScatteredByBatchPositionComeBackInInputOrder) {
   Batcher batcher(BatchLimits{12, 3, 2}, WindowLimits{100, 1000});
   const std::vector<std::size_t> lengths = {4, 1, 6, 2, 6, 3, 5};

@@ -197,4 +197,34 @@ TEST(WriterSink, WritesEachLinesTokensFromItsOffsets) {
 }
 
 }  // namespace
+// Windows of lines [first, end), rows of one slot of width 2.
+WindowVectors window_of_lines(std::size_t first, std::size_t end) {
+  WindowVectors window;
+  for (std::size_t index = first; index < end; ++index) window.lines.push_back({index, std::nullopt, {}, {}});
+  window.rows = at::zeros({static_cast<std::int64_t>(end - first), 1, 2});
+  return window;
+}
+
+TEST(CheckpointSink, CheckpointsOnTheGridOnceTheIntervalHasPassed) {
+  CollectingSink writer;
+  std::vector<std::size_t> checkpoints;
+  CheckpointSink sink(writer, 4, CheckpointInterval{6, 1e9}, [&](std::size_t next) { checkpoints.push_back(next); });
+  // A resumed run starts at 8; windows closed by tokens end off the grid.
+  for (const auto& [first, end] : std::vector<std::pair<std::size_t, std::size_t>>{
+           {8, 10}, {10, 12}, {12, 16}, {16, 18}, {18, 20}, {20, 24}, {24, 27}}) {
+    sink.consume(window_of_lines(first, end));
+  }
+  sink.finish();
+  EXPECT_EQ(checkpoints, (std::vector<std::size_t>{16, 24}));
+  EXPECT_EQ(writer.lines().size(), 19u);
+}
+
+TEST(CheckpointSink, ATimeIntervalCheckpointsEveryWindowOnTheGrid) {
+  CollectingSink writer;
+  std::vector<std::size_t> checkpoints;
+  CheckpointSink sink(writer, 4, CheckpointInterval{1000, 0}, [&](std::size_t next) { checkpoints.push_back(next); });
+  for (std::size_t first = 0; first < 12; first += 2) sink.consume(window_of_lines(first, first + 2));
+  EXPECT_EQ(checkpoints, (std::vector<std::size_t>{4, 8, 12}));
+}
+
 }  // namespace bert_embed

@@ -29,7 +29,9 @@ class OutputFile {
   // a crash or a kill leaves behind, so that a later run can go on from its
   // last checkpoint. The file is opened without truncating it and cut to
   // `keep_bytes` (what the checkpoint recorded; 0 starts afresh); writing
-  // goes on at its end. commit() renames it onto the target; the destructor
+  // goes on at its end (when the partial file is missing, keep_bytes > 0 and
+  // the target exists, a commit was interrupted after renaming it: the target
+  // is renamed back first). commit() renames it onto the target; the destructor
   // leaves it. It is locked (flock) while open: a second run writing the same
   // output is refused. std::runtime_error naming the file when it cannot be
   // opened or locked, or holds fewer than keep_bytes bytes.
