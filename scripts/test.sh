@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds, and runs every test:
-#  1. the unit and end-to-end tests (Release build, CTest);
+#  1. the unit and end-to-end tests (Release build, CTest), and the Slurm recipe on a
+#     one-node Slurm cluster started for the test (tests/slurm/run_cluster_test.sh);
 #  2. the stage tests and the end-to-end tests again under AddressSanitizer +
 #     UndefinedBehaviorSanitizer (bert-embed itself sanitized);
 #  3. the pipeline's tests (its threads) under ThreadSanitizer;
@@ -29,6 +30,12 @@ echo "== Release build and tests" >&2
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures" "${launcher[@]}"
 cmake --build build -j "$jobs"
 (cd build && ctest --output-on-failure --no-tests=error -j "$jobs")
+
+echo "== The Slurm recipe (scripts/slurm) on a real one-node Slurm cluster" >&2
+# It starts munged, slurmctld and slurmd, which run as root.
+as_root=()
+[ "$(id -u)" -eq 0 ] || as_root=(sudo)
+"${as_root[@]}" tests/slurm/run_cluster_test.sh build/bert-embed build/test-bundles/tiny-uncased "$fixtures/corpora/english.txt"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build of the stage and end-to-end tests" >&2
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERT_EMBED_SANITIZE=address \
