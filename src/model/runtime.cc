@@ -10,9 +10,10 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
-#include <optional>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -52,8 +53,9 @@ std::string& blas_correction() {
   return what;
 }
 
-// OpenBLAS's own description, looked up at run time: libtorch links
-// whichever BLAS the system's libblas.so.3 points to.
+// OpenBLAS's and oneDNN's functions, looked up at run time: libtorch links
+// whichever BLAS the system's libblas.so.3 points to, and bert-embed itself
+// links neither library.
 template <typename Function>
 Function* find_symbol(const char* name) {
   return reinterpret_cast<Function*>(dlsym(RTLD_DEFAULT, name));
