@@ -1,11 +1,14 @@
-// gemm_bench [--threads N] [--dtype float32|bfloat16|int8]
+// gemm_bench [--threads N] [--dtype float32|bfloat16|int8|onednn-float32]
 //
 // Times libtorch's product of a 1024x768 activation by a 768x3072 weight (the
 // shape of a BERT-base feed-forward layer on a 1024-token batch) and prints one
-// JSON line with the median over the timed runs. int8 runs the operator that
-// dynamically quantized Linear layers (model.int8.pt) call:
+// JSON line with the median over the timed runs. The BLAS kernels are the ones
+// bert-embed runs (use_fastest_blas_kernels, as its main does). int8 runs the
+// operator that dynamically quantized Linear layers (model.int8.pt) call:
 // quantized::linear_dynamic, with float activations and int8 weights packed by
-// quantized::linear_prepack for the current quantized engine.
+// quantized::linear_prepack for the current quantized engine. onednn-float32
+// calls oneDNN's dnnl_sgemm (libtorch's oneDNN) for the same product: the
+// other float32 kernel available here.
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -21,6 +24,9 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/stack.h>
+#include <dlfcn.h>
+
+#include "bert_embed/model/runtime.h"
 
 namespace {
 
@@ -40,7 +46,7 @@ Options parse_options(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc || (flag != "--threads" && flag != "--dtype")) {
-      throw std::invalid_argument("usage: gemm_bench [--threads N] [--dtype float32|bfloat16|int8]");
+      throw std::invalid_argument("usage: gemm_bench [--threads N] [--dtype float32|bfloat16|int8|onednn-float32]");
     }
     const std::string value = argv[++i];
     if (flag == "--threads") {
@@ -72,6 +78,21 @@ std::function<at::Tensor()> make_product(const std::string& dtype) {
     const at::Tensor right = weight.t().to(type);
     return [left, right] { return at::matmul(left, right); };
   }
+  if (dtype == "onednn-float32") {
+    // dnnl_status_t dnnl_sgemm(char transa, char transb, dnnl_dim_t M, N, K, float alpha, const float* A,
+    // dnnl_dim_t lda, const float* B, dnnl_dim_t ldb, float beta, float* C, dnnl_dim_t ldc): row-major.
+    using Sgemm = int(char, char, std::int64_t, std::int64_t, std::int64_t, float, const float*, std::int64_t,
+                      const float*, std::int64_t, float, float*, std::int64_t);
+    const auto sgemm = reinterpret_cast<Sgemm*>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
+    if (sgemm == nullptr) throw std::invalid_argument("--dtype onednn-float32: oneDNN is not loaded");
+    const at::Tensor right = weight.t().contiguous();
+    return [sgemm, activations, right] {
+      at::Tensor product = at::empty({kRows, kColumns});
+      sgemm('N', 'N', kRows, kColumns, kInner, 1.0f, activations.data_ptr<float>(), kInner, right.data_ptr<float>(),
+            kColumns, 0.0f, product.data_ptr<float>(), kColumns);
+      return product;
+    };
+  }
   if (dtype == "int8") {
     const double scale = weight.abs().max().item<double>() / 127.0;
     const at::Tensor quantized_weight = at::quantize_per_tensor(weight, scale, 0, at::kQInt8);
@@ -81,12 +102,13 @@ std::function<at::Tensor()> make_product(const std::string& dtype) {
       return call_quantized_op("quantized::linear_dynamic", {activations, packed, false}).toTensor();
     };
   }
-  throw std::invalid_argument("--dtype: expected float32, bfloat16 or int8, got '" + dtype + "'");
+  throw std::invalid_argument("--dtype: expected float32, bfloat16, int8 or onednn-float32, got '" + dtype + "'");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  bert_embed::use_fastest_blas_kernels();
   try {
     const Options options = parse_options(argc, argv);
     const int threads =
@@ -107,9 +129,10 @@ int main(int argc, char** argv) {
     const double flops = 2.0 * kRows * kInner * kColumns;
     std::printf(
         "{\"bench\": \"gemm\", \"dtype\": \"%s\", \"threads\": %d, \"m\": %lld, \"k\": %lld, \"n\": %lld, "
-        "\"runs\": %d, \"median_ms\": %.3f, \"gflops\": %.2f}\n",
+        "\"runs\": %d, \"median_ms\": %.3f, \"gflops\": %.2f, \"blas\": \"%s\"}\n",
         options.dtype.c_str(), threads, static_cast<long long>(kRows), static_cast<long long>(kInner),
-        static_cast<long long>(kColumns), kTimedRuns, median * 1e3, flops / median / 1e9);
+        static_cast<long long>(kColumns), kTimedRuns, median * 1e3, flops / median / 1e9,
+        bert_embed::blas_kernels().c_str());
     return 0;
   } catch (const std::exception& error) {
     std::cerr << "gemm_bench: " << error.what() << '\n';

@@ -60,6 +60,7 @@ struct EmbedOptions {
   std::filesystem::path stats;       // empty: fit on the input
   std::filesystem::path save_stats;  // empty: not saved
   EncoderOptions encoder;
+  bool dtype_auto = false;  // --dtype auto: encoder.dtype is resolved for this machine
   int threads = 0;
   BatchLimits batch;
   WindowLimits window;
@@ -109,9 +110,20 @@ void add_embed_options(CLI::App& app, EmbedOptions& options) {
       ->check(CLI::Range(0, 4096))
       ->type_name("N")
       ->default_str("0, all cores");
-  add_enum_option(app, "--dtype", options.encoder.dtype, kDTypeNames,
-                  "Number format for inference: float16 needs CUDA; int8 (dynamically quantized "
-                  "linear layers, CPU) needs a bundle exported with --int8");
+  std::vector<std::string> dtype_names = all_names(kDTypeNames);
+  dtype_names.insert(dtype_names.begin(), "auto");
+  app.add_option_function<std::string>(
+         "--dtype",
+         [&options](const std::string& name) {
+           options.dtype_auto = name == "auto";
+           if (!options.dtype_auto) options.encoder.dtype = parse_dtype(name);
+         },
+         "Number format for inference: float16 needs CUDA; int8 (dynamically quantized linear layers, CPU) "
+         "needs a bundle exported with --int8; auto picks the fastest of float32 and bfloat16 on CPU "
+         "(bfloat16 with AMX), float16 or bfloat16 on CUDA, and logs its choice")
+      ->check(CLI::IsMember(dtype_names).description(""))
+      ->type_name(CLI::detail::join(dtype_names, "|"))
+      ->default_str(to_string(options.encoder.dtype));
   app.add_option("--batch-tokens", options.batch.max_tokens,
                  "Token budget of a batch: texts x the longest text's tokens, padding included")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
@@ -324,15 +336,27 @@ ResumePoint find_resume_point(const EmbedOptions& options, const Manifest& plann
 // Reads top to bottom like the pipeline it runs. Everything that can be
 // checked without the model (input, layers, post-processing, every output
 // file) is checked before the model loads.
+// The encoder's options with --dtype auto resolved for this machine.
+EncoderOptions resolve_encoder_options(const EmbedOptions& options) {
+  EncoderOptions resolved = options.encoder;
+  if (options.dtype_auto) {
+    resolved.dtype = resolve_auto_dtype(options.encoder.device);
+    spdlog::info("--dtype auto: {} on {} ({})", to_string(resolved.dtype), options.encoder.device,
+                 describe(detect_cpu_features()));
+  }
+  return resolved;
+}
+
 void run_embed(const EmbedOptions& options, const CommonOptions& common) {
+  const EncoderOptions encoder_options = as_usage_error([&] { return resolve_encoder_options(options); });
   // Process-wide, so before any thread starts.
-  apply_runtime_settings(RuntimeSettings{options.threads, options.encoder.dtype});
+  apply_runtime_settings(RuntimeSettings{options.threads, encoder_options.dtype});
   const TextStage text = load_text_stage(options.text);
   const OutputSpec spec = as_usage_error([&] {
     return plan_output(options.layers, options.layer_aggregation, options.pooling, options.exclude_special,
                        text.bundle);
   });
-  const VectorSource vector_source = describe_source(spec, text.bundle, options.encoder.dtype);
+  const VectorSource vector_source = describe_source(spec, text.bundle, encoder_options.dtype);
 
   PostProcessor postprocessor(options.postprocess);
   as_usage_error([&] { postprocessor.check_dimensions(spec.dim); });
@@ -418,7 +442,7 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
                      : checkpointed ? static_cast<VectorSink&>(*checkpointed)
                                     : written;
 
-  const Encoder encoder = as_usage_error([&] { return Encoder(text.bundle.dir, options.encoder); });
+  const Encoder encoder = as_usage_error([&] { return Encoder(text.bundle.dir, encoder_options); });
   spdlog::info("model {}: {}, {} layers, hidden size {}; {} tokens at most per text", text.bundle.dir.string(),
                text.bundle.architecture, text.bundle.num_layers, text.bundle.hidden_size, text.settings.max_length);
   const Embedder embedder(encoder, text.tokenizer, {spec});

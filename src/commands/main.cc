@@ -16,6 +16,7 @@
 
 #include "bert_embed/io/manifest.h"
 #include "bert_embed/io/output_file.h"
+#include "bert_embed/model/runtime.h"
 #include "bert_embed/pipeline/pipeline.h"
 #include "commands/command.h"
 
@@ -46,7 +47,9 @@ std::string cuda_support() {
 }
 
 std::string version_text() {
-  return "bert-embed " + bert_embed_version() + "\nlibtorch " + TORCH_VERSION + ", " + cuda_support() + "\n";
+  const std::string onednn = onednn_kernels();
+  return "bert-embed " + bert_embed_version() + "\nlibtorch " + TORCH_VERSION + ", " + cuda_support() + "\nBLAS: " +
+         blas_kernels() + "\n" + (onednn.empty() ? "" : onednn + "\n");
 }
 
 // argv with the default subcommand named when none is: `bert-embed -m M`
@@ -99,6 +102,7 @@ int run(int argc, const char* const argv[]) {
 }  // namespace bert_embed
 
 int main(int argc, char* argv[]) {
+  bert_embed::use_fastest_blas_kernels();  // before any BLAS call
   try {
     bert_embed::install_interrupt_cleanup();
     return bert_embed::run(argc, argv);

@@ -1,19 +1,70 @@
 #include "bert_embed/model/runtime.h"
 
+#include <dlfcn.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
 
 namespace bert_embed {
 namespace {
+
+// How wide the vectors of an OpenBLAS core's kernels are.
+enum class VectorWidth { kSse, kAvx, kAvx2, kAvx512 };
+
+// OpenBLAS 0.3.21's x86-64 cores (the names OPENBLAS_CORETYPE takes and
+// openblas_get_corename returns) by the widest instructions of their kernels.
+constexpr std::array<std::pair<std::string_view, VectorWidth>, 26> kOpenBlasCores{{
+    {"Katmai", VectorWidth::kSse},        {"Coppermine", VectorWidth::kSse}, {"Northwood", VectorWidth::kSse},
+    {"Prescott", VectorWidth::kSse},      {"Banias", VectorWidth::kSse},     {"Atom", VectorWidth::kSse},
+    {"Core2", VectorWidth::kSse},         {"Penryn", VectorWidth::kSse},     {"Dunnington", VectorWidth::kSse},
+    {"Nehalem", VectorWidth::kSse},       {"Athlon", VectorWidth::kSse},     {"Opteron", VectorWidth::kSse},
+    {"Opteron_SSE3", VectorWidth::kSse},  {"Barcelona", VectorWidth::kSse},  {"Nano", VectorWidth::kSse},
+    {"Bobcat", VectorWidth::kSse},        {"Unknown", VectorWidth::kSse},    {"Sandybridge", VectorWidth::kAvx},
+    {"Bulldozer", VectorWidth::kAvx},     {"Piledriver", VectorWidth::kAvx}, {"Steamroller", VectorWidth::kAvx},
+    {"Excavator", VectorWidth::kAvx2},    {"Haswell", VectorWidth::kAvx2},   {"Zen", VectorWidth::kAvx2},
+    {"SkylakeX", VectorWidth::kAvx512},   {"Cooperlake", VectorWidth::kAvx512},
+}};
+
+std::optional<VectorWidth> core_width(std::string_view core) {
+  for (const auto& [name, width] : kOpenBlasCores) {
+    if (name == core) return width;
+  }
+  return std::nullopt;
+}
+
+// What use_fastest_blas_kernels did, for the log; empty when nothing.
+std::string& blas_correction() {
+  static std::string what;
+  return what;
+}
+
+// OpenBLAS's and oneDNN's functions, looked up at run time: libtorch links
+// whichever BLAS the system's libblas.so.3 points to, and bert-embed itself
+// links neither library.
+template <typename Function>
+Function* find_symbol(const char* name) {
+  return reinterpret_cast<Function*>(dlsym(RTLD_DEFAULT, name));
+}
+
+std::string openblas_core() {
+  const auto get_corename = find_symbol<char*()>("openblas_get_corename");
+  return get_corename == nullptr ? std::string() : std::string(get_corename());
+}
 
 void set_threads(int threads) {
   if (threads < 0) {
@@ -56,10 +107,141 @@ void keep_large_blocks_in_heap() {
 
 }  // namespace
 
+CpuFeatures detect_cpu_features() {
+  CpuFeatures features;
+#if defined(__x86_64__) && defined(__GNUC__)
+  // libgcc checks that the OS saves the AVX and AVX-512 registers too.
+  features.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  features.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512vl");
+  features.avx512_bf16 = features.avx512 && __builtin_cpu_supports("avx512bf16");
+  features.amx_bf16 = __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("amx-tile");
+#endif
+  return features;
+}
+
+std::string describe(const CpuFeatures& features) {
+  std::string named;
+  for (const auto& [present, name] : {std::pair{features.avx2_fma, "avx2+fma"}, std::pair{features.avx512, "avx512"},
+                                      std::pair{features.avx512_bf16, "avx512_bf16"},
+                                      std::pair{features.amx_bf16, "amx_bf16"}}) {
+    if (present) named += (named.empty() ? "" : ", ") + std::string(name);
+  }
+  return named.empty() ? "none of avx2, avx512, amx" : named;
+}
+
+std::string best_openblas_core(const CpuFeatures& features) {
+  if (features.avx512 && features.avx512_bf16) return "Cooperlake";
+  if (features.avx512) return "SkylakeX";
+  if (features.avx2_fma) return "Haswell";
+  return "";
+}
+
+std::string openblas_core_to_force(const CpuFeatures& features, std::string_view chosen_core,
+                                   const char* user_coretype) {
+  const std::string best = best_openblas_core(features);
+  const std::optional<VectorWidth> chosen_width = core_width(chosen_core);
+  if (user_coretype != nullptr || best.empty() || !chosen_width) return "";
+  return *chosen_width < *core_width(best) ? best : "";
+}
+
+void use_fastest_blas_kernels() {
+  const std::string chosen = openblas_core();
+  const std::string forced = openblas_core_to_force(detect_cpu_features(), chosen, std::getenv("OPENBLAS_CORETYPE"));
+  if (forced.empty()) return;
+  // OpenBLAS's DYNAMIC_ARCH entry points: quit forgets the core, init picks
+  // one again as at load time, from OPENBLAS_CORETYPE, and sets up its
+  // kernels' parameters. No BLAS call has run yet, so nothing used the old ones.
+  const auto quit = find_symbol<void()>("gotoblas_dynamic_quit");
+  const auto init = find_symbol<void()>("gotoblas_dynamic_init");
+  if (quit == nullptr || init == nullptr) {
+    blas_correction() = "slow: OpenBLAS chose " + chosen + " and exports no way to choose again";
+    return;
+  }
+  setenv("OPENBLAS_CORETYPE", forced.c_str(), /*overwrite=*/1);
+  quit();
+  init();
+  unsetenv("OPENBLAS_CORETYPE");  // the environment stays as the user gave it
+  blas_correction() = "set by bert-embed: OpenBLAS chose " + chosen + " for this CPU (" +
+                      describe(detect_cpu_features()) + ")";
+}
+
+std::string blas_kernels() {
+  const auto get_config = find_symbol<char*()>("openblas_get_config");
+  if (get_config == nullptr) return "a BLAS other than OpenBLAS (its kernels unknown to bert-embed)";
+  std::string description = std::string(get_config()) + "; core " + openblas_core();
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  if (!blas_correction().empty()) {
+    description += " (" + blas_correction() + ")";
+  } else if (coretype != nullptr) {
+    description += " (OPENBLAS_CORETYPE=" + std::string(coretype) + ")";
+  } else {
+    description += " (chosen by OpenBLAS)";
+  }
+  return description;
+}
+
+std::string onednn_kernels() {
+  struct Version {
+    int major, minor, patch;
+    const char* hash;
+    unsigned cpu_runtime, gpu_runtime;
+  };
+  const auto version = find_symbol<const Version*()>("dnnl_version");
+  const auto effective_isa = find_symbol<int()>("dnnl_get_effective_cpu_isa");
+  if (version == nullptr || effective_isa == nullptr) return "";
+  // dnnl_cpu_isa_t of oneDNN 2.x (dnnl_types.h).
+  constexpr std::array<std::pair<int, const char*>, 10> kIsaNames{{{0x1, "sse41"},
+                                                                   {0x3, "avx"},
+                                                                   {0x7, "avx2"},
+                                                                   {0xf, "avx512_mic"},
+                                                                   {0x1f, "avx512_mic_4ops"},
+                                                                   {0x27, "avx512_core"},
+                                                                   {0x67, "avx512_core_vnni"},
+                                                                   {0xe7, "avx512_core_bf16"},
+                                                                   {0x3e7, "avx512_core_amx"},
+                                                                   {0x407, "avx2_vnni"}}};
+  const int isa = effective_isa();
+  std::string isa_name = "number " + std::to_string(isa);
+  for (const auto& [value, name] : kIsaNames) {
+    if (value == isa) isa_name = name;
+  }
+  const Version* v = version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
+         ", ISA " + isa_name;
+}
+
+DType resolve_auto_dtype(const CpuFeatures& features, bool cuda, int cuda_major_capability) {
+  if (cuda) return cuda_major_capability >= 8 ? DType::kBFloat16 : DType::kFloat16;
+  return features.amx_bf16 ? DType::kBFloat16 : DType::kFloat32;
+}
+
+DType resolve_auto_dtype(const std::string& device) {
+  if (device == "cpu") return resolve_auto_dtype(detect_cpu_features(), false, 0);
+  int index = 0;
+  if (device != "cuda") {
+    const std::string prefix = "cuda:";
+    const std::string number = device.substr(std::min(device.size(), prefix.size()));
+    const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), index);
+    if (device.rfind(prefix, 0) != 0 || error != std::errc() || end != number.data() + number.size()) {
+      throw std::invalid_argument("device '" + device + "': expected cpu, cuda or cuda:N");
+    }
+  }
+  // cudaDeviceGetAttribute(&value, cudaDevAttrComputeCapabilityMajor = 75, device):
+  // present only when libtorch's CUDA library (and so the CUDA runtime) is loaded.
+  constexpr int kComputeCapabilityMajor = 75;
+  const auto get_attribute = find_symbol<int(int*, int, int)>("cudaDeviceGetAttribute");
+  int major = 0;
+  if (get_attribute == nullptr || get_attribute(&major, kComputeCapabilityMajor, index) != 0) major = 0;
+  return resolve_auto_dtype(CpuFeatures{}, true, major);
+}
+
 void apply_runtime_settings(const RuntimeSettings& settings) {
   set_threads(settings.threads);
   limit_onednn_primitive_cache(settings.dtype);
   keep_large_blocks_in_heap();
+  spdlog::info("kernels: {}; {}", blas_kernels(), onednn_kernels());
 }
 
 // The encoder's temporaries, of ever-changing shapes, fragment glibc's heap,

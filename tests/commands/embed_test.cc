@@ -577,5 +577,54 @@ TEST_F(EmbedCli, StatisticsWithNaNAreRefused) {
   EXPECT_FALSE(fs::exists(path("applied.npy")));
 }
 
+// Issue 13: the kernels in use are named, and a BLAS that fell back to slow
+// kernels is corrected without the user setting anything.
+TEST_F(EmbedCli, InfoLogNamesTheKernels) {
+  const fs::path input = input_file("in.txt", "one line\n");
+  const RunResult result = run({"-m", tiny_model(), "-i", input.string(), "-o", "/dev/null", "--log-level", "info"});
+  EXPECT_EQ(result.status, 0) << result.err;
+  EXPECT_TRUE(std::regex_search(result.err, std::regex("info: kernels: OpenBLAS [0-9.]+ .*; core [A-Za-z0-9_]+ \\(")))
+      << result.err;
+  EXPECT_CONTAINS(result.err, "oneDNN ");
+}
+
+TEST_F(EmbedCli, VersionNamesTheBlasLibraryAndCore) {
+  const RunResult result = run({"--version"});
+  EXPECT_EQ(result.status, 0) << result.err;
+  EXPECT_TRUE(std::regex_search(result.out, std::regex("\nBLAS: OpenBLAS [0-9.]+ .*; core [A-Za-z0-9_]+"))) << result.out;
+}
+
+TEST_F(EmbedCli, ChoosesFasterKernelsWhenOpenBlasFellBack) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "no kernels beyond SSE3";
+  const fs::path input = input_file("in.txt", "one line\n");
+  const std::string command = bert_embed_command({"-m", tiny_model(), "-i", input.string(), "-o",
+                                                  path("out.npy").string(), "--log-level", "info"});
+  const RunResult result =
+      run_shell("env -u OPENBLAS_CORETYPE LD_PRELOAD=" + shell_quote(BERT_EMBED_FAKE_OPENBLAS_FALLBACK) + " " + command,
+                path(""));
+  EXPECT_EQ(result.status, 0) << result.err;
+  EXPECT_CONTAINS(result.err, "(set by bert-embed: OpenBLAS chose Prescott for this CPU (avx2+fma");
+  EXPECT_FALSE(std::regex_search(result.err, std::regex("; core Prescott"))) << result.err;
+
+  const RunResult users_choice = run_shell("OPENBLAS_CORETYPE=Prescott LD_PRELOAD=" +
+                                               shell_quote(BERT_EMBED_FAKE_OPENBLAS_FALLBACK) + " " + command,
+                                           path(""));
+  EXPECT_EQ(users_choice.status, 0) << users_choice.err;
+  EXPECT_CONTAINS(users_choice.err, "; core Prescott (OPENBLAS_CORETYPE=Prescott)");
+}
+
+// --dtype auto resolves to one number format, said in the log and recorded
+// in the manifest: float32 on a CPU without AMX.
+TEST_F(EmbedCli, DTypeAutoRecordsWhatItPicked) {
+  const fs::path input = input_file("in.txt", many_lines(2));
+  const RunResult result = run({"-m", tiny_model(), "-i", input.string(), "-o", path("out.npy").string(), "--dtype",
+                                "auto", "--log-level", "info"});
+  EXPECT_EQ(result.status, 0) << result.err;
+  const std::string expected = __builtin_cpu_supports("amx-bf16") ? "bfloat16" : "float32";
+  EXPECT_CONTAINS(result.err, "--dtype auto: " + expected + " on cpu");
+  const json manifest = json::parse(read_file(path("out.npy.manifest.json")));
+  EXPECT_EQ(manifest["source"]["dtype"], expected);
+}
+
 }  // namespace
 }  // namespace bert_embed::test

@@ -1,6 +1,7 @@
 #include "bert_embed/model/runtime.h"
 
 #include <cstdlib>
+#include <regex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -39,6 +40,91 @@ TEST(RuntimeSettings, BoundsTheOneDnnPrimitiveCache) {
   setenv(kCapacity, "16", /*overwrite=*/1);
   EXPECT_EQ(capacity_after_applying(DType::kInt8), "16");
   unsetenv(kCapacity);
+}
+
+constexpr CpuFeatures kSse{};
+constexpr CpuFeatures kAvx2{true, false, false, false};
+constexpr CpuFeatures kAvx512{true, true, false, false};
+constexpr CpuFeatures kAvx512Bf16{true, true, true, false};
+constexpr CpuFeatures kAmx{true, true, true, true};
+
+TEST(OpenBlasCores, BestCoreUsesTheWidestInstructionsTheCpuHas) {
+  EXPECT_EQ(best_openblas_core(kSse), "");
+  EXPECT_EQ(best_openblas_core(kAvx2), "Haswell");
+  EXPECT_EQ(best_openblas_core(kAvx512), "SkylakeX");
+  EXPECT_EQ(best_openblas_core(kAvx512Bf16), "Cooperlake");
+  EXPECT_EQ(best_openblas_core(kAmx), "Cooperlake");  // OpenBLAS 0.3.21 has no newer core
+}
+
+// OpenBLAS 0.3.21 on a Xeon newer than itself (family 6, model 207) chose
+// Prescott: SSE3 kernels, a quarter of the speed.
+TEST(OpenBlasCores, ForcesTheBestCoreWhenOpenBlasFellBackToNarrowerKernels) {
+  EXPECT_EQ(openblas_core_to_force(kAvx512Bf16, "Prescott", nullptr), "Cooperlake");
+  EXPECT_EQ(openblas_core_to_force(kAvx512, "Nehalem", nullptr), "SkylakeX");
+  EXPECT_EQ(openblas_core_to_force(kAvx512Bf16, "Haswell", nullptr), "Cooperlake");
+  EXPECT_EQ(openblas_core_to_force(kAvx2, "Sandybridge", nullptr), "Haswell");
+  EXPECT_EQ(openblas_core_to_force(kAvx2, "Unknown", nullptr), "Haswell");
+}
+
+TEST(OpenBlasCores, KeepsACoreAsWideAsTheBest) {
+  EXPECT_EQ(openblas_core_to_force(kAvx512Bf16, "Cooperlake", nullptr), "");
+  EXPECT_EQ(openblas_core_to_force(kAvx512, "SkylakeX", nullptr), "");
+  EXPECT_EQ(openblas_core_to_force(kAvx2, "Zen", nullptr), "");  // AMD's own AVX2 tuning stays
+  EXPECT_EQ(openblas_core_to_force(kAvx512, "Cooperlake", nullptr), "");
+  EXPECT_EQ(openblas_core_to_force(kSse, "Prescott", nullptr), "");  // nothing faster runs here
+}
+
+// A newer OpenBLAS names cores this table does not know (SapphireRapids):
+// it knows the CPU better than the table.
+TEST(OpenBlasCores, KeepsACoreItDoesNotKnow) {
+  EXPECT_EQ(openblas_core_to_force(kAmx, "SapphireRapids", nullptr), "");
+  EXPECT_EQ(openblas_core_to_force(kAvx512, "", nullptr), "");  // not OpenBLAS
+}
+
+TEST(OpenBlasCores, NeverOverridesTheUsersCoreType) {
+  EXPECT_EQ(openblas_core_to_force(kAvx512Bf16, "Prescott", "Prescott"), "");
+  EXPECT_EQ(openblas_core_to_force(kAvx512Bf16, "Prescott", ""), "");
+}
+
+// Choosing again can never go on: the forced core is the best, which is
+// never forced again, whatever the CPU.
+TEST(OpenBlasCores, ForcesAtMostOnce) {
+  for (const CpuFeatures& features : {kSse, kAvx2, kAvx512, kAvx512Bf16, kAmx}) {
+    const std::string forced = openblas_core_to_force(features, "Prescott", nullptr);
+    EXPECT_EQ(openblas_core_to_force(features, forced, nullptr), "") << describe(features);
+  }
+}
+
+TEST(OpenBlasCores, DescribesTheFeatures) {
+  EXPECT_EQ(describe(kAvx512Bf16), "avx2+fma, avx512, avx512_bf16");
+  EXPECT_EQ(describe(kSse), "none of avx2, avx512, amx");
+}
+
+TEST(AutoDType, BFloat16OnlyWhereAmxMultipliesItOnCpu) {
+  EXPECT_EQ(resolve_auto_dtype(kAmx, false, 0), DType::kBFloat16);
+  EXPECT_EQ(resolve_auto_dtype(kAvx512Bf16, false, 0), DType::kFloat32);  // slower than float32 without AMX
+  EXPECT_EQ(resolve_auto_dtype(kSse, false, 0), DType::kFloat32);
+}
+
+TEST(AutoDType, CudaPicksBFloat16FromAmpereOnAndFloat16Before) {
+  EXPECT_EQ(resolve_auto_dtype(kSse, true, 8), DType::kBFloat16);
+  EXPECT_EQ(resolve_auto_dtype(kSse, true, 9), DType::kBFloat16);
+  EXPECT_EQ(resolve_auto_dtype(kSse, true, 7), DType::kFloat16);
+  EXPECT_EQ(resolve_auto_dtype(kSse, true, 0), DType::kFloat16);  // capability unknown
+}
+
+TEST(AutoDType, ResolvesForThisCpuAndRefusesAnUnknownDevice) {
+  EXPECT_EQ(resolve_auto_dtype("cpu"), resolve_auto_dtype(detect_cpu_features(), false, 0));
+  EXPECT_THROW(resolve_auto_dtype("gpu:1"), std::invalid_argument);
+  EXPECT_THROW(resolve_auto_dtype("cuda:x"), std::invalid_argument);
+}
+
+TEST(OpenBlasCores, NamesTheLibraryAndItsCore) {
+  const std::string kernels = blas_kernels();
+  if (kernels.rfind("OpenBLAS", 0) != 0) GTEST_SKIP() << kernels;
+  EXPECT_TRUE(std::regex_search(kernels, std::regex("^OpenBLAS [0-9.]+ .*; core [A-Za-z0-9_]+ \\((chosen by "
+                                                     "OpenBLAS|OPENBLAS_CORETYPE=|set by bert-embed)")))
+      << kernels;
 }
 
 }  // namespace

@@ -1,11 +1,70 @@
-// Process-wide settings for inference, in one visible place: a command
-// applies them once, before it loads a model. Nothing else in bert-embed sets
+// Process-wide settings for inference, in one visible place: main calls
+// use_fastest_blas_kernels first, and a command applies the rest once, before
+// it loads a model. Nothing else in bert-embed chooses BLAS kernels, sets
 // libtorch's thread count, oneDNN's cache or glibc's allocator policy.
 #pragma once
+
+#include <string>
+#include <string_view>
 
 #include "bert_embed/model/encoder.h"
 
 namespace bert_embed {
+
+// What this CPU runs (CPUID, with the OS saving the registers involved).
+struct CpuFeatures {
+  bool avx2_fma = false;     // AVX2 and FMA3 (Haswell's set)
+  bool avx512 = false;       // AVX-512 F, CD, BW, DQ and VL (Skylake-X's set)
+  bool avx512_bf16 = false;  // AVX512-BF16 (Cooper Lake's addition)
+  bool amx_bf16 = false;     // AMX tiles with bfloat16 products (Sapphire Rapids)
+};
+
+CpuFeatures detect_cpu_features();
+
+// "avx2+fma, avx512, avx512_bf16, amx_bf16", or "none of avx2, avx512, amx".
+std::string describe(const CpuFeatures& features);
+
+// The OpenBLAS core, as OPENBLAS_CORETYPE names it (OpenBLAS 0.3.21 knows no
+// newer one), whose kernels use the widest instructions these features
+// allow: "Cooperlake", "SkylakeX", "Haswell"; "" when none of them runs.
+std::string best_openblas_core(const CpuFeatures& features);
+
+// The core to force on OpenBLAS, or "" to keep the one it chose: only when
+// it chose a core of narrower vectors than best_openblas_core (it fell back,
+// as 0.3.21 does to "Prescott" on CPUs newer than itself), never when the
+// user set OPENBLAS_CORETYPE (user_coretype not null) and never for a core
+// name this table does not know (a newer OpenBLAS knows better).
+std::string openblas_core_to_force(const CpuFeatures& features, std::string_view chosen_core,
+                                   const char* user_coretype);
+
+// Called first thing in main, before any BLAS call. OpenBLAS picks its
+// kernels as it loads, from OPENBLAS_CORETYPE or its own table of CPU models;
+// when openblas_core_to_force names a core, this has OpenBLAS pick again,
+// through its own DYNAMIC_ARCH entry points (gotoblas_dynamic_quit, then
+// gotoblas_dynamic_init with OPENBLAS_CORETYPE set for that call only). A
+// restart of the process would do the same at twice the start-up time.
+// Without those entry points the kernels stay slow, and blas_kernels() says so.
+void use_fastest_blas_kernels();
+
+// The BLAS library and the kernels it runs, for --version and the log:
+// "OpenBLAS 0.3.21 (...), core Cooperlake (...)" or "a BLAS other than OpenBLAS".
+std::string blas_kernels();
+
+// oneDNN's version and instruction set (bfloat16 products, batched attention
+// products): "oneDNN 2.6.3, ISA avx512_core_bf16", or "" when not loaded.
+std::string onednn_kernels();
+
+// `--dtype auto`: the fastest number format whose pooled vectors stay within
+// a cosine of 0.999 of float32's. CPU: bfloat16 where AMX multiplies it
+// (without AMX, bfloat16 runs slower than float32), float32 elsewhere; int8
+// only when asked for. CUDA: bfloat16 on compute capability 8.0 and later,
+// float16 before.
+DType resolve_auto_dtype(const CpuFeatures& features, bool cuda, int cuda_major_capability);
+
+// The same for a --device ("cpu", "cuda", "cuda:N"): this CPU's features, or
+// the GPU's compute capability (from the CUDA runtime libtorch loaded).
+// Throws std::invalid_argument for a device name it cannot read.
+DType resolve_auto_dtype(const std::string& device);
 
 struct RuntimeSettings {
   int threads = 0;                // intra-op threads; 0: all cores
@@ -13,8 +72,9 @@ struct RuntimeSettings {
 };
 
 // Sets libtorch's intra-op thread count, bounds oneDNN's primitive cache
-// (unless the environment sets a capacity) and keeps large blocks in glibc's
-// heap. Throws std::invalid_argument for a negative thread count.
+// (unless the environment sets a capacity), keeps large blocks in glibc's
+// heap, and logs the kernels in use (info). Throws std::invalid_argument for
+// a negative thread count.
 void apply_runtime_settings(const RuntimeSettings& settings);
 
 // Hands the heap's free pages back to the system; the encoder calls it after
