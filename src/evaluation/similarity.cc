@@ -1,5 +1,6 @@
 #include "bert_embed/evaluation/similarity.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -28,6 +29,7 @@ double pearson_of(const at::Tensor& x, const at::Tensor& y) {
   const at::Tensor x_centred = x - x.mean();
   const at::Tensor y_centred = y - y.mean();
   const double r = at::dot(x_centred / x_centred.norm(), y_centred / y_centred.norm()).item<double>();
+  if (std::isnan(r)) return r;  // a NaN among the values
   return 100.0 * std::max(-1.0, std::min(1.0, r));
 }
 

@@ -59,6 +59,12 @@ TEST(Correlation, ConstantInputGivesNaN) {
   EXPECT_TRUE(std::isnan(spearman_correlation({1, 2, 3}, {4, 4, 4})));
 }
 
+// Not clipped to a perfect correlation (std::min(1.0, NaN) is 1.0).
+TEST(Correlation, NaNInputGivesNaN) {
+  EXPECT_TRUE(std::isnan(pearson_correlation({1, NAN, 3}, {1, 2, 3})));
+  EXPECT_TRUE(std::isnan(spearman_correlation({1, 2, 3}, {1, NAN, 3})));
+}
+
 TEST(Correlation, RefusesTooFewOrUnpairedValues) {
   EXPECT_CONTAINS(test::error_message<std::invalid_argument>([] { pearson_correlation({1}, {1}); }),
                   "at least 2");
