@@ -49,6 +49,7 @@ void bench_cross_validation() {
       "{\"size\": \"sst2\", \"threads\": %d, \"folds\": 10, \"wall_seconds\": %.2f, \"cpu_seconds\": %.2f, "
       "\"cpu_seconds_per_probe\": %.3f, \"sweep_of_39_wall_seconds\": %.0f, \"accuracy\": %.2f}\n",
       at::get_num_threads(), wall, cpu, cpu / 10, wall * 39, scores.accuracy);
+  std::fflush(stdout);
 }
 
 void bench_tagging_probe() {

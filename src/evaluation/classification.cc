@@ -1,6 +1,5 @@
 #include "bert_embed/evaluation/classification.h"
 
-#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -100,27 +99,22 @@ CrossValidationScores cross_validate(const at::Tensor& features, const at::Tenso
 
   const at::Tensor fold_of = at::tensor(at::ArrayRef<int>(folds), at::kInt);
   std::vector<double> accuracies(fold_count), macro_f1s(fold_count);
-  // Each fold's probe runs on one thread: the products of a probe of
-  // SST-2's size (785 x 768 by 768 x 2) are too small to share out well,
-  // folds are not.
-  at::parallel_for(0, fold_count, 1, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t fold = begin; fold < end; ++fold) {
-      const at::Tensor held_out = fold_of.eq(static_cast<int>(fold));
-      const at::Tensor train_rows = held_out.logical_not().nonzero().squeeze(1);
-      const at::Tensor test_rows = held_out.nonzero().squeeze(1);
-      const LinearProbe probe(features.index_select(0, train_rows), labels.index_select(0, train_rows), classes,
-                              options);
-      if (!probe.converged()) {
-        spdlog::warn("the probe of fold {} stopped after {} iterations without converging", fold,
-                     probe.iterations());
-      }
-      const ClassificationScores scores =
-          score_classification(probe.predict(features.index_select(0, test_rows)),
-                               labels.index_select(0, test_rows), classes);
-      accuracies[fold] = scores.accuracy;
-      macro_f1s[fold] = scores.macro_f1;
+  for (int fold = 0; fold < fold_count; ++fold) {
+    const at::Tensor held_out = fold_of.eq(fold);
+    const at::Tensor train_rows = held_out.logical_not().nonzero().squeeze(1);
+    const at::Tensor test_rows = held_out.nonzero().squeeze(1);
+    const LinearProbe probe(features.index_select(0, train_rows), labels.index_select(0, train_rows), classes,
+                            options);
+    if (!probe.converged()) {
+      spdlog::warn("the probe of fold {} stopped after {} iterations without converging", fold,
+                   probe.iterations());
     }
-  });
+    const ClassificationScores scores =
+        score_classification(probe.predict(features.index_select(0, test_rows)),
+                             labels.index_select(0, test_rows), classes);
+    accuracies[fold] = scores.accuracy;
+    macro_f1s[fold] = scores.macro_f1;
+  }
   CrossValidationScores scores;
   std::tie(scores.accuracy, scores.accuracy_sd) = mean_and_sd(accuracies);
   std::tie(scores.macro_f1, scores.macro_f1_sd) = mean_and_sd(macro_f1s);

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
-#include <tuple>
 
 #include "bert_embed/evaluation/lbfgs.h"
 
@@ -90,9 +89,12 @@ LinearProbe::LinearProbe(const at::Tensor& features, const at::Tensor& labels, s
   scale_.masked_fill_(scale_ == 0, 1.0);
   x.sub_(mean_).div_(scale_);
 
-  at::Tensor targets;
-  std::tie(seen_classes_, targets, std::ignore) = at::_unique2(labels, /*sorted=*/true, /*return_inverse=*/true);
-  const MultinomialObjective objective(x, targets, seen_classes_.size(0), options.c);
+  seen_classes_ = at::bincount(labels, {}, classes).nonzero().squeeze(1);
+  const std::int64_t seen = seen_classes_.size(0);
+  // The model's classes are the seen ones, renumbered 0 to seen - 1.
+  const at::Tensor model_class = at::full({classes}, -1, at::kLong).index_put_({seen_classes_}, at::arange(seen));
+  const at::Tensor targets = model_class.index_select(0, labels);
+  const MultinomialObjective objective(x, targets, seen, options.c);
   LbfgsOptions solver;
   solver.max_iterations = options.max_iterations;
   solver.gradient_tolerance = options.tolerance;
