@@ -149,4 +149,10 @@ void append_utf8(std::string& out, char32_t cp) {
   }
 }
 
+std::size_t count_code_points(std::string_view text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
 }  // namespace bert_embed

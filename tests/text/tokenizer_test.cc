@@ -41,6 +41,7 @@ class WordLengthPieces final : public PieceTokenizer {
     return tokens;
   }
   std::string id_to_token(std::int64_t id) const override { return std::to_string(id); }
+  std::int64_t token_to_id(const std::string& token) const override { return std::stoll(token); }
   std::size_t vocab_size() const override { return 200; }
   const SpecialTokenIds& special_ids() const override { return special_; }
 

@@ -56,6 +56,9 @@ inline std::size_t utf8_sequence_length(unsigned char lead) {
   return 4;
 }
 
+// Number of code points of valid UTF-8 text.
+std::size_t count_code_points(std::string_view text);
+
 // Decodes one code point at text[pos] of valid UTF-8 and advances pos.
 char32_t decode_utf8(std::string_view text, std::size_t& pos);
 

@@ -1,0 +1,86 @@
+// GPT-2's byte-level BPE tokenizer (also RoBERTa's), id for id as
+// HuggingFace transformers' slow GPT2Tokenizer / RobertaTokenizer (v4.29)
+// with add_prefix_space=False: GPT-2's pre-tokenization pattern splits the
+// text into words, each word's UTF-8 bytes become printable characters
+// (bytes_to_unicode), and the merges of merges.txt are applied by rank.
+// Special tokens in the text are not this class's business: Tokenizer splits
+// them out first (AddedToken in tokenizer.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bert_embed/text/tokenizer.h"
+#include "bert_embed/text/tokenizer_description.h"
+
+namespace bert_embed {
+
+struct BytePairOptions {
+  // GPT2Tokenizer's unk_token; RobertaTokenizer's is "<unk>".
+  std::string unk_token = "<|endoftext|>";
+  std::string sep_token;
+  std::string pad_token;
+  std::string cls_token;
+  std::string mask_token;
+};
+
+class BytePairTokenizer final : public PieceTokenizer {
+ public:
+  // vocab.json (token -> id) and merges.txt ("#version" line, then one
+  // "left right" merge a line, by rank). Errors are std::runtime_error
+  // naming the file and line.
+  BytePairTokenizer(const std::filesystem::path& vocab_file, const std::filesystem::path& merges_file,
+                    BytePairOptions options);
+  ~BytePairTokenizer() override;
+
+  // vocab.json and merges.txt with the special tokens of
+  // tokenizer_config.json beside them (if any). Throws std::runtime_error
+  // when add_prefix_space is true there (not supported).
+  static std::unique_ptr<BytePairTokenizer> from_directory(const std::filesystem::path& dir);
+  // The special tokens are those at the given ids (see make_tokenizer()).
+  static std::unique_ptr<BytePairTokenizer> from_description(const std::filesystem::path& vocab_file,
+                                                             const std::filesystem::path& merges_file,
+                                                             const SpecialTokenIds& special_ids);
+
+  // Works word by word (the pattern's matches) and stops after the word in
+  // which it has found more than max_tokens tokens. A token that holds part
+  // of a character's bytes spans the whole character.
+  std::vector<Token> tokenize(std::string_view text, std::size_t max_tokens = kAllTokens) const override;
+  std::string id_to_token(std::int64_t id) const override;
+  std::size_t vocab_size() const override { return vocabulary_.size(); }
+  const SpecialTokenIds& special_ids() const override { return special_ids_; }
+  std::int64_t token_to_id(const std::string& token) const override;
+
+ private:
+  struct Merge {
+    std::uint32_t rank;
+    std::uint32_t merged;  // symbol
+  };
+  struct Symbol {
+    std::int64_t id;          // vocabulary id, or the unknown token's
+    std::uint32_t byte_count; // bytes of the original text it stands for
+  };
+
+  std::uint32_t intern(const std::string& text);
+  void read_merges(const std::filesystem::path& merges_file);
+  void append_word(std::string_view text, std::size_t begin, std::size_t end, std::vector<std::uint32_t>& work,
+                   std::vector<Token>& out) const;
+
+  std::vector<std::string> vocabulary_;  // by id; "" where an id is unused
+  std::unordered_map<std::string, std::int64_t> ids_;
+  BytePairOptions options_;
+  SpecialTokenIds special_ids_;
+  // Every string a merge names or makes, and the 256 byte characters.
+  std::unordered_map<std::string, std::uint32_t> symbol_index_;
+  std::vector<Symbol> symbols_;
+  std::uint32_t byte_symbols_[256];
+  // (left symbol << 32 | right symbol) -> the merge.
+  std::unordered_map<std::uint64_t, Merge> merges_;
+};
+
+}  // namespace bert_embed
