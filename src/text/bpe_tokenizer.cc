@@ -1,6 +1,8 @@
 #include "bert_embed/text/bpe_tokenizer.h"
 
 #include <algorithm>
+#include <atomic>
+#include <unordered_map>
 #include <limits>
 #include <stdexcept>
 #include <utility>
@@ -83,11 +85,19 @@ std::size_t word_end(std::string_view text, std::size_t begin) {
   return last > begin ? last : end;
 }
 
+std::atomic<std::uint64_t> next_serial{1};
+
+// The symbols each word merged into, for one tokenizer at a time.
+struct WordCache {
+  std::uint64_t serial = 0;
+  std::unordered_map<std::string, std::vector<std::uint32_t>> words;
+};
+
 }  // namespace
 
 BytePairTokenizer::BytePairTokenizer(const std::filesystem::path& vocab_file,
                                      const std::filesystem::path& merges_file, BytePairOptions options)
-    : options_(std::move(options)) {
+    : options_(std::move(options)), serial_(next_serial++) {
   nlohmann::json vocab;
   try {
     vocab = nlohmann::json::parse(read_tokenizer_file(vocab_file));
@@ -129,8 +139,25 @@ std::uint32_t BytePairTokenizer::intern(const std::string& text) {
   return it->second;
 }
 
+std::size_t BytePairTokenizer::slot_of(std::uint64_t pair) const {
+  // Fibonacci hashing; linear probing from there.
+  const std::size_t mask = merge_table_.size() - 1;
+  std::size_t slot = static_cast<std::size_t>((pair * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+  while (merge_table_[slot].pair != kNoPair && merge_table_[slot].pair != pair) slot = (slot + 1) & mask;
+  return slot;
+}
+
+const BytePairTokenizer::Merge* BytePairTokenizer::find_merge(std::uint32_t left, std::uint32_t right) const {
+  const Merge& merge = merge_table_[slot_of(std::uint64_t{left} << 32 | right)];
+  return merge.pair == kNoPair ? nullptr : &merge;
+}
+
 void BytePairTokenizer::read_merges(const std::filesystem::path& merges_file) {
   const std::string text = read_tokenizer_file(merges_file);
+  const auto lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  std::size_t table_size = 16;
+  while (table_size < 2 * lines) table_size *= 2;
+  merge_table_.assign(table_size, Merge{});
   // GPT2Tokenizer reads merges_handle.read().split("\n")[1:-1]: the first
   // line ("#version: ...") and whatever follows the last newline are not
   // merges.
@@ -155,7 +182,8 @@ void BytePairTokenizer::read_merges(const std::filesystem::path& merges_file) {
     const std::uint32_t right_symbol = intern(right);
     const std::uint32_t merged = intern(left + right);
     // As dict(zip(merges, range(...))): a repeated merge keeps its last rank.
-    merges_[std::uint64_t{left_symbol} << 32 | right_symbol] = Merge{rank++, merged};
+    const std::uint64_t pair = std::uint64_t{left_symbol} << 32 | right_symbol;
+    merge_table_[slot_of(pair)] = Merge{pair, rank++, merged};
     line_begin = line_end;
   }
 }
@@ -206,11 +234,20 @@ std::string BytePairTokenizer::id_to_token(std::int64_t id) const {
   return vocabulary_[static_cast<std::size_t>(id)];
 }
 
+// Buffers reused across the words of one tokenize() call.
+struct BytePairTokenizer::Workspace {
+  std::vector<std::uint32_t> word;  // symbols
+  std::vector<std::uint32_t> ranks;
+  std::vector<std::uint32_t> kept_ranks;
+  std::vector<bool> merged_here;
+  std::string key;  // the word, to look up in the cache
+};
+
 std::vector<Token> BytePairTokenizer::tokenize(std::string_view text, std::size_t max_tokens) const {
   const std::size_t invalid = find_invalid_utf8(text);
   if (invalid != std::string_view::npos) throw InvalidUtf8Error(invalid);
   std::vector<Token> tokens;
-  std::vector<std::uint32_t> work;
+  Workspace work;
   std::size_t begin = 0;
   while (begin < text.size() && tokens.size() <= max_tokens) {
     const std::size_t end = word_end(text, begin);
@@ -220,29 +257,30 @@ std::vector<Token> BytePairTokenizer::tokenize(std::string_view text, std::size_
   return tokens;
 }
 
-void BytePairTokenizer::append_word(std::string_view text, std::size_t begin, std::size_t end,
-                                    std::vector<std::uint32_t>& word, std::vector<Token>& out) const {
+void BytePairTokenizer::merge_word(std::string_view text, Workspace& work) const {
   // GPT2Tokenizer.bpe: while some adjacent pair has a merge, every
   // occurrence of the lowest-ranked one, left to right, becomes its merged
   // symbol. ranks[i] is the rank of the pair (word[i], word[i + 1]); after a
   // pass only the pairs next to a merged symbol are looked up again.
+  std::vector<std::uint32_t>& word = work.word;
+  std::vector<std::uint32_t>& ranks = work.ranks;
+  std::vector<std::uint32_t>& kept_ranks = work.kept_ranks;
+  std::vector<bool>& merged_here = work.merged_here;
   word.clear();
-  for (std::size_t i = begin; i < end; ++i) word.push_back(byte_symbols_[static_cast<unsigned char>(text[i])]);
+  for (const char byte : text) word.push_back(byte_symbols_[static_cast<unsigned char>(byte)]);
   const auto rank_of = [&](std::uint32_t left, std::uint32_t right) {
-    const auto it = merges_.find(std::uint64_t{left} << 32 | right);
-    return it == merges_.end() ? kNoMerge : it->second.rank;
+    const Merge* merge = find_merge(left, right);
+    return merge ? merge->rank : kNoMerge;
   };
-  std::vector<std::uint32_t> ranks(word.size() > 0 ? word.size() - 1 : 0);
-  for (std::size_t i = 0; i + 1 < word.size(); ++i) ranks[i] = rank_of(word[i], word[i + 1]);
-  std::vector<bool> merged_here;
-  std::vector<std::uint32_t> kept_ranks;
+  ranks.clear();
+  for (std::size_t i = 0; i + 1 < word.size(); ++i) ranks.push_back(rank_of(word[i], word[i + 1]));
   while (word.size() > 1) {
     const auto best = std::min_element(ranks.begin(), ranks.end());
     if (*best == kNoMerge) break;
     const std::size_t best_index = static_cast<std::size_t>(best - ranks.begin());
     const std::uint32_t first = word[best_index];
     const std::uint32_t second = word[best_index + 1];
-    const std::uint32_t merged = merges_.at(std::uint64_t{first} << 32 | second).merged;
+    const std::uint32_t merged = find_merge(first, second)->merged;
     merged_here.assign(word.size(), false);
     std::size_t kept = 0;
     std::size_t i = 0;
@@ -263,8 +301,30 @@ void BytePairTokenizer::append_word(std::string_view text, std::size_t begin, st
     word.resize(kept);
     ranks.swap(kept_ranks);
   }
+}
+
+void BytePairTokenizer::append_word(std::string_view text, std::size_t begin, std::size_t end, Workspace& work,
+                                    std::vector<Token>& out) const {
+  thread_local WordCache cache;
+  if (cache.serial != serial_ || cache.words.size() >= kCachedWords) {
+    cache.words.clear();
+    cache.serial = serial_;
+  }
+  const std::string_view text_word = text.substr(begin, end - begin);
+  const std::vector<std::uint32_t>* word = &work.word;
+  if (text_word.size() <= kCachedWordBytes) {
+    work.key.assign(text_word);
+    auto found = cache.words.find(work.key);
+    if (found == cache.words.end()) {
+      merge_word(text_word, work);
+      found = cache.words.emplace(work.key, work.word).first;
+    }
+    word = &found->second;
+  } else {
+    merge_word(text_word, work);
+  }
   std::size_t pos = begin;
-  for (const std::uint32_t symbol : word) {
+  for (const std::uint32_t symbol : *word) {
     std::size_t token_begin = pos;
     pos += symbols_[symbol].byte_count;
     std::size_t token_end = pos;

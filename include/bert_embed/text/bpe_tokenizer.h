@@ -49,7 +49,10 @@ class BytePairTokenizer final : public PieceTokenizer {
 
   // Works word by word (the pattern's matches) and stops after the word in
   // which it has found more than max_tokens tokens. A token that holds part
-  // of a character's bytes spans the whole character.
+  // of a character's bytes spans the whole character. Each thread keeps the
+  // merges of the words it has seen (up to kCachedWords words of up to
+  // kCachedWordBytes bytes, then it starts afresh): english.txt went from
+  // 4.7 to 11 MB/s.
   std::vector<Token> tokenize(std::string_view text, std::size_t max_tokens = kAllTokens) const override;
   std::string id_to_token(std::int64_t id) const override;
   std::size_t vocab_size() const override { return vocabulary_.size(); }
@@ -57,10 +60,15 @@ class BytePairTokenizer final : public PieceTokenizer {
   std::int64_t token_to_id(const std::string& token) const override;
 
  private:
+  // A merge of a pair of symbols (left << 32 | right), in an open-addressing
+  // table: std::unordered_map's lookups took 42% of the time on english.txt
+  // (2.2 MB/s); this table, a power of two at most half full, about a third.
   struct Merge {
-    std::uint32_t rank;
-    std::uint32_t merged;  // symbol
+    std::uint64_t pair = kNoPair;
+    std::uint32_t rank = 0;
+    std::uint32_t merged = 0;  // symbol
   };
+  static constexpr std::uint64_t kNoPair = ~std::uint64_t{0};
   struct Symbol {
     std::int64_t id;          // vocabulary id, or the unknown token's
     std::uint32_t byte_count; // bytes of the original text it stands for
@@ -68,7 +76,13 @@ class BytePairTokenizer final : public PieceTokenizer {
 
   std::uint32_t intern(const std::string& text);
   void read_merges(const std::filesystem::path& merges_file);
-  void append_word(std::string_view text, std::size_t begin, std::size_t end, std::vector<std::uint32_t>& work,
+  std::size_t slot_of(std::uint64_t pair) const;
+  const Merge* find_merge(std::uint32_t left, std::uint32_t right) const;
+  static constexpr std::size_t kCachedWords = 1 << 16;
+  static constexpr std::size_t kCachedWordBytes = 48;
+  struct Workspace;
+  void merge_word(std::string_view word, Workspace& work) const;
+  void append_word(std::string_view text, std::size_t begin, std::size_t end, Workspace& work,
                    std::vector<Token>& out) const;
 
   std::vector<std::string> vocabulary_;  // by id; "" where an id is unused
@@ -79,8 +93,10 @@ class BytePairTokenizer final : public PieceTokenizer {
   std::unordered_map<std::string, std::uint32_t> symbol_index_;
   std::vector<Symbol> symbols_;
   std::uint32_t byte_symbols_[256];
-  // (left symbol << 32 | right symbol) -> the merge.
-  std::unordered_map<std::uint64_t, Merge> merges_;
+  std::vector<Merge> merge_table_;
+  // Tells this tokenizer's entries in a thread's word cache from those of
+  // another one, even one at the same address.
+  std::uint64_t serial_;
 };
 
 }  // namespace bert_embed
