@@ -26,7 +26,8 @@ TokenizedLine tokenize_record(InputRecord record, const Tokenizer& tokenizer, co
   // Spans index the line as read, not as repaired (--on-invalid-utf8 replace).
   for (std::size_t token = 0; token < line.encoding.size(); ++token) {
     if (line.encoding.special[token]) continue;
-    const Utf8Repairs& repairs = line.encoding.type_ids[token] == 0 ? record.text_repairs : record.pair_repairs;
+    const Utf8Repairs& repairs =
+        line.encoding.sequence_ids[token] == 0 ? record.text_repairs : record.pair_repairs;
     if (repairs.empty()) continue;
     Span& span = line.encoding.spans[token];
     span = Span{repairs.original_offset(span.begin), repairs.original_offset(span.end)};

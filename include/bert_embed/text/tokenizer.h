@@ -43,10 +43,10 @@ struct Encoding {
   std::vector<std::int64_t> type_ids;
   std::vector<Span> spans;           // spans of the pair's second text index that text
   std::vector<bool> special;         // true for framing tokens
+  bool truncated = false;
   // Which text each token came from: 0 the first, 1 the second of a pair,
   // -1 for framing tokens (HuggingFace's sequence_ids()).
   std::vector<std::int8_t> sequence_ids;
-  bool truncated = false;
   std::size_t size() const { return ids.size(); }
 };
 
