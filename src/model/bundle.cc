@@ -239,9 +239,8 @@ TokenizerDescription read_tokenizer_description(const BundleJson& bundle, const 
   // -1: none (GPT-2 has no cls, sep or mask token).
   const auto id = [&](const char* role, bool required) {
     const std::string name = std::string("tokenizer.special_ids.") + role;
-    if (!required && !bundle.has(name)) return std::int64_t{-1};
-    const std::int64_t value = bundle.integer_in(name, required ? 0 : -1, kMaxId);
-    return value;
+    if (!required && (!bundle.has(name) || bundle.field(name) == json(-1))) return std::int64_t{-1};
+    return bundle.integer_in(name, 0, kMaxId);
   };
   const bool framed = description.framing != Framing::kNone;
   ids.cls = id("cls", framed);

@@ -140,7 +140,7 @@ void check_embedding_matches(const BundleInfo& info, const torch::jit::Module& m
 }
 
 ModelInput probe_input() {
-  const Encoding probe{{0, 0}, {0, 0}, {}, {}, false, {}};
+  const Encoding probe{{0, 0}, {0, 0}, {}, {}, false};
   return make_model_input({&probe}, 0);
 }
 

@@ -12,7 +12,6 @@
 #include "bert_embed/text/utf8.h"
 #include "bert_embed/text/wordpiece_tokenizer.h"
 #include "text/json_settings.h"
-#include "text/unicode.h"
 
 namespace bert_embed {
 namespace {
@@ -125,26 +124,12 @@ std::vector<Token> Tokenizer::tokenize(std::string_view text, std::size_t max_to
       ++pos;
       continue;
     }
-    std::size_t text_end = pos;
-    if (token->lstrip) {
-      while (text_end > text_begin) {
-        std::size_t last = text_end - 1;
-        while (last > text_begin && (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80) --last;
-        std::size_t decoded = last;
-        if (!unicode::is_python_whitespace(decode_utf8(text, decoded))) break;
-        text_end = last;
-      }
-    }
+    const std::string_view before = text.substr(text_begin, pos - text_begin);
+    const std::size_t text_end = text_begin + (token->lstrip ? rstrip_python_whitespace(before) : before).size();
     append_pieces(text, text_begin, text_end, max_tokens, tokens);
     tokens.push_back({token->id, Span{pos, pos + token->content.size()}});
     pos += token->content.size();
-    if (token->rstrip) {
-      while (pos < text.size()) {
-        std::size_t next = pos;
-        if (!unicode::is_python_whitespace(decode_utf8(text, next))) break;
-        pos = next;
-      }
-    }
+    if (token->rstrip) pos = text.size() - lstrip_python_whitespace(text.substr(pos)).size();
     text_begin = pos;
   }
   if (tokens.size() <= max_tokens) append_pieces(text, text_begin, text.size(), max_tokens, tokens);

@@ -46,7 +46,7 @@ struct Encoding {
   bool truncated = false;
   // Which text each token came from: 0 the first, 1 the second of a pair,
   // -1 for framing tokens (HuggingFace's sequence_ids()).
-  std::vector<std::int8_t> sequence_ids;
+  std::vector<std::int8_t> sequence_ids{};
   std::size_t size() const { return ids.size(); }
 };
 
