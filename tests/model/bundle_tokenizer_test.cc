@@ -169,6 +169,9 @@ TEST(BundleTokenizer, SpecialIdsPastTheVocabularyMustBeAddedTokens) {
   EXPECT_CONTAINS(bundle_tokenizer_error(dir.path()), "has 30522 tokens, so no mask token id 30522");
   edit_bundle_json(dir.path(), json::json_pointer("/tokenizer/added_tokens"),
                    json::parse(R"([{"content": "<mask>", "id": 30522, "lstrip": true, "rstrip": false}])"));
+  // The model must have a row for it.
+  EXPECT_CONTAINS(bundle_tokenizer_error(dir.path()), "the tokenizer has 30523 ids");
+  edit_bundle_json(dir.path(), json::json_pointer("/vocab_size"), 30523);
   const auto tokenizer = load_bundle_tokenizer(read_bundle_info(dir.path()));
   EXPECT_EQ(tokenizer->vocab_size(), 30523u);
   EXPECT_EQ(tokenizer->id_to_token(30522), "<mask>");
