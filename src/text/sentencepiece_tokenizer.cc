@@ -129,7 +129,7 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_description
   auto tokenizer = std::unique_ptr<SentencePieceTokenizer>(
       new SentencePieceTokenizer(std::move(model), model_file, options));
   set_special_tokens(options, special_ids, tokenizer->vocab_size(),
-                     [&](std::int64_t id) { return tokenizer->id_to_token(id); });
+                     [&](std::int64_t id) { return tokenizer->id_to_token(id); }, model_file);
   return std::unique_ptr<SentencePieceTokenizer>(
       new SentencePieceTokenizer(std::move(tokenizer->model_), model_file, std::move(options)));
 }

@@ -20,11 +20,17 @@ void check_tokenizer_file(const std::filesystem::path& file);
 std::string read_tokenizer_file(const std::filesystem::path& file);
 
 // Sets each token of options (cls_token, ...) whose id is given and lies in
-// the vocabulary to the vocabulary's token at that id, token_at(id). Ids
-// past the vocabulary are left to the caller (added tokens, checked by
-// make_tokenizer()).
+// the vocabulary to the vocabulary's token at that id, token_at(id). Other
+// ids past the vocabulary are left to the caller (added tokens, checked by
+// make_tokenizer()), but not the unknown token's, which the piece tokenizer
+// itself emits: std::runtime_error naming file.
 template <typename Options, typename TokenAt>
-void set_special_tokens(Options& options, const SpecialTokenIds& ids, std::size_t vocab_size, TokenAt token_at) {
+void set_special_tokens(Options& options, const SpecialTokenIds& ids, std::size_t vocab_size, TokenAt token_at,
+                        const std::filesystem::path& file) {
+  if (ids.unk >= 0 && static_cast<std::uint64_t>(ids.unk) >= vocab_size) {
+    throw std::runtime_error(file.string() + ": has " + std::to_string(vocab_size) +
+                             " tokens, so no unk token id " + std::to_string(ids.unk));
+  }
   const auto set = [&](std::int64_t id, std::string& token) {
     if (id >= 0 && static_cast<std::uint64_t>(id) < vocab_size) token = token_at(id);
   };

@@ -207,7 +207,7 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_description(
   options.strip_accents = settings.strip_accents;
   options.tokenize_chinese_chars = settings.tokenize_chinese_chars;
   const auto token_at = [&](std::int64_t id) { return vocabulary[static_cast<std::size_t>(id)]; };
-  set_special_tokens(options, special_ids, vocabulary.size(), token_at);
+  set_special_tokens(options, special_ids, vocabulary.size(), token_at, vocabulary_file);
   return make(std::move(vocabulary), std::move(options), vocabulary_file);
 }
 
