@@ -207,12 +207,13 @@ std::unique_ptr<BytePairTokenizer> BytePairTokenizer::from_directory(const std::
 
 std::unique_ptr<BytePairTokenizer> BytePairTokenizer::from_description(const std::filesystem::path& vocab_file,
                                                                        const std::filesystem::path& merges_file,
-                                                                       const SpecialTokenIds& special_ids) {
+                                                                       const SpecialTokenIds& special_ids,
+                                                                       const std::string& origin) {
   auto tokenizer = std::make_unique<BytePairTokenizer>(vocab_file, merges_file, BytePairOptions{});
   BytePairOptions options;
   set_special_tokens(options, special_ids, tokenizer->vocab_size(),
                      [&](std::int64_t id) { return tokenizer->vocabulary_[static_cast<std::size_t>(id)]; },
-                     vocab_file);
+                     vocab_file, origin);
   tokenizer->special_ids_.unk = tokenizer->token_to_id(options.unk_token);
   tokenizer->special_ids_.sep = tokenizer->token_to_id(options.sep_token);
   tokenizer->special_ids_.pad = tokenizer->token_to_id(options.pad_token);

@@ -118,7 +118,7 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_directory(c
 
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_description(
     const std::filesystem::path& model_file, const SentencePieceSettings& settings,
-    const SpecialTokenIds& special_ids) {
+    const SpecialTokenIds& special_ids, const std::string& origin) {
   auto model = std::make_unique<SentencePieceModel>(model_file);
   SentencePieceOptions options;
   options.lowercase = settings.lowercase;
@@ -129,7 +129,7 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_description
   auto tokenizer = std::unique_ptr<SentencePieceTokenizer>(
       new SentencePieceTokenizer(std::move(model), model_file, options));
   set_special_tokens(options, special_ids, tokenizer->vocab_size(),
-                     [&](std::int64_t id) { return tokenizer->id_to_token(id); }, model_file);
+                     [&](std::int64_t id) { return tokenizer->id_to_token(id); }, model_file, origin);
   return std::unique_ptr<SentencePieceTokenizer>(
       new SentencePieceTokenizer(std::move(tokenizer->model_), model_file, std::move(options)));
 }

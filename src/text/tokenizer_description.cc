@@ -17,13 +17,13 @@ std::unique_ptr<PieceTokenizer> make_pieces(const TokenizerDescription& descript
   const auto make = [&](const auto& settings) -> std::unique_ptr<PieceTokenizer> {
     using Settings = std::decay_t<decltype(settings)>;
     if constexpr (std::is_same_v<Settings, WordPieceSettings>) {
-      return WordPieceTokenizer::from_description(description.vocabulary_file, settings, description.special_ids);
+      return WordPieceTokenizer::from_description(description.vocabulary_file, settings, description.special_ids, description.origin);
     } else if constexpr (std::is_same_v<Settings, BytePairSettings>) {
       return BytePairTokenizer::from_description(description.vocabulary_file, settings.merges_file,
-                                                 description.special_ids);
+                                                 description.special_ids, description.origin);
     } else {
       return SentencePieceTokenizer::from_description(description.vocabulary_file, settings,
-                                                      description.special_ids);
+                                                      description.special_ids, description.origin);
     }
   };
   return std::visit(make, description.pieces);

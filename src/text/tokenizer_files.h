@@ -23,13 +23,13 @@ std::string read_tokenizer_file(const std::filesystem::path& file);
 // the vocabulary to the vocabulary's token at that id, token_at(id). Other
 // ids past the vocabulary are left to the caller (added tokens, checked by
 // make_tokenizer()), but not the unknown token's, which the piece tokenizer
-// itself emits: std::runtime_error naming file.
+// itself emits: std::runtime_error naming file and origin.
 template <typename Options, typename TokenAt>
 void set_special_tokens(Options& options, const SpecialTokenIds& ids, std::size_t vocab_size, TokenAt token_at,
-                        const std::filesystem::path& file) {
+                        const std::filesystem::path& file, const std::string& origin) {
   if (ids.unk >= 0 && static_cast<std::uint64_t>(ids.unk) >= vocab_size) {
     throw std::runtime_error(file.string() + ": has " + std::to_string(vocab_size) +
-                             " tokens, so no unk token id " + std::to_string(ids.unk));
+                             " tokens, so no unk token id " + std::to_string(ids.unk) + " as " + origin + " gives");
   }
   const auto set = [&](std::int64_t id, std::string& token) {
     if (id >= 0 && static_cast<std::uint64_t>(id) < vocab_size) token = token_at(id);

@@ -197,7 +197,7 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_directory(const std
 
 std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_description(
     const std::filesystem::path& vocabulary_file, const WordPieceSettings& settings,
-    const SpecialTokenIds& special_ids) {
+    const SpecialTokenIds& special_ids, const std::string& origin) {
   WordPieceOptions options;
   std::vector<std::string> vocabulary = vocabulary_file.filename() == "tokenizer.json"
                                             ? read_tokenizer_json(vocabulary_file, options)
@@ -207,7 +207,7 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_description(
   options.strip_accents = settings.strip_accents;
   options.tokenize_chinese_chars = settings.tokenize_chinese_chars;
   const auto token_at = [&](std::int64_t id) { return vocabulary[static_cast<std::size_t>(id)]; };
-  set_special_tokens(options, special_ids, vocabulary.size(), token_at, vocabulary_file);
+  set_special_tokens(options, special_ids, vocabulary.size(), token_at, vocabulary_file, origin);
   return make(std::move(vocabulary), std::move(options), vocabulary_file);
 }
 

@@ -45,7 +45,8 @@ class BytePairTokenizer final : public PieceTokenizer {
   // The special tokens are those at the given ids (see make_tokenizer()).
   static std::unique_ptr<BytePairTokenizer> from_description(const std::filesystem::path& vocab_file,
                                                              const std::filesystem::path& merges_file,
-                                                             const SpecialTokenIds& special_ids);
+                                                             const SpecialTokenIds& special_ids,
+                                                              const std::string& origin);
 
   // Works word by word (the pattern's matches) and stops after the word in
   // which it has found more than max_tokens tokens. A token that holds part

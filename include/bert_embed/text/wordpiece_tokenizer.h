@@ -61,7 +61,8 @@ class WordPieceTokenizer final : public PieceTokenizer {
   // ids (see make_tokenizer()).
   static std::unique_ptr<WordPieceTokenizer> from_description(const std::filesystem::path& vocabulary_file,
                                                               const WordPieceSettings& settings,
-                                                              const SpecialTokenIds& special_ids);
+                                                              const SpecialTokenIds& special_ids,
+                                                              const std::string& origin);
 
   // Works through the text in chunks of about 64 KiB that end at a word
   // boundary (whitespace, or before a CJK character), and stops after the
