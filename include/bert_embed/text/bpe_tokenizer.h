@@ -46,7 +46,7 @@ class BytePairTokenizer final : public PieceTokenizer {
   static std::unique_ptr<BytePairTokenizer> from_description(const std::filesystem::path& vocab_file,
                                                              const std::filesystem::path& merges_file,
                                                              const SpecialTokenIds& special_ids,
-                                                              const std::string& origin);
+                                                             const std::string& origin);
 
   // Works word by word (the pattern's matches) and stops after the word in
   // which it has found more than max_tokens tokens. A token that holds part

@@ -53,7 +53,7 @@ class SentencePieceTokenizer final : public PieceTokenizer {
   static std::unique_ptr<SentencePieceTokenizer> from_description(const std::filesystem::path& model_file,
                                                                   const SentencePieceSettings& settings,
                                                                   const SpecialTokenIds& special_ids,
-                                                              const std::string& origin);
+                                                                  const std::string& origin);
 
   // Always reads the whole text, whatever max_tokens: the SentencePiece model
   // segments its input as a whole (the best segmentation of a unigram model,
