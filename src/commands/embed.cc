@@ -35,7 +35,10 @@ constexpr const char* kFooter = R"(Output:
          --output-dtype float16, int8 or binary (uint8 [lines, ceil(dim/8)]) to shrink it;
          --pooling tokens: [total_tokens, dim] and OUT.offsets.npy (int64 [lines+1]).
          Needs an output file (-o FILE.npy), not stdout.
-Every input line gets its row; an empty line gets the vector of [CLS] [SEP].
+Every input line gets its row; an empty line gets the vector of its framing tokens
+([CLS] [SEP], <s> </s>, ...), or a zero vector where there are none (GPT-2).
+A bundle may carry defaults (pooling, layers, normalize, max length, prefix, strip):
+options not given take them; the manifest records what was used.
 
 Shards: --shard I/N embeds the I-th of N contiguous ranges of the input's lines
 (a regular file). It writes OUT.partial and checkpoints to OUT.checkpoint.json;
@@ -86,10 +89,13 @@ void add_embed_options(CLI::App& app, EmbedOptions& options) {
   add_enum_option(app, "--layer-agg", options.layer_aggregation, kLayerAggregationNames,
                   "Several layers: keep them apart, average them, or concatenate them");
   add_enum_option(app, "-p,--pooling", options.pooling, kPoolingNames,
-                  "cls: the [CLS] vector; mean, max: over every real token, [CLS] and [SEP] "
-                  "included; tokens: one vector per token; pooler: the checkpoint's pooler output");
+                  "cls: the classification token ([CLS], <s>; XLNet's final <cls>; none for GPT-2); "
+                  "mean, max: over every real token, special ones included; last: the last real token "
+                  "(GPT-2, XLNet); tokens: one vector per token; pooler: the checkpoint's pooler output. "
+                  "Default: the bundle's, else mean");
   app.add_flag("--exclude-special", options.exclude_special,
-               "Leave [CLS] and [SEP] out of mean, max and tokens (a line with no other token keeps them)")
+               "Leave the framing's special tokens ([CLS] [SEP], <s> </s>, <sep> <cls>) out of mean, max, "
+               "last and tokens (a line with no other token keeps them)")
       ->default_str("off");
   add_fitted_transform_options(app, options.postprocess);
   add_normalize_option(app, options.normalization);
@@ -166,6 +172,22 @@ void add_embed_options(CLI::App& app, EmbedOptions& options) {
       ->default_str("on when stderr is a terminal");
 }
 
+// Options not given on the command line take the defaults bundle.json
+// carries (what a sentence-transformers directory implies).
+void apply_bundle_defaults(const CLI::App& app, EmbedOptions& options) {
+  const BundleDefaults defaults = read_bundle_info(options.text.model_dir).defaults;
+  const auto given = [&](const char* option) { return app.count(option) > 0; };
+  try {
+    if (defaults.pooling && !given("--pooling")) options.pooling = parse_pooling(*defaults.pooling);
+    if (defaults.layers && !given("--layers")) options.layers = *defaults.layers;
+    if (defaults.normalize && !given("--normalize")) {
+      options.normalization = parse_name(kNormalizationNames, *defaults.normalize, "normalize");
+    }
+  } catch (const std::invalid_argument& error) {
+    throw std::runtime_error((options.text.model_dir / "bundle.json").string() + ": defaults: " + error.what());
+  }
+}
+
 // What CLI11 cannot check alone; throws UsageError.
 void check_embed_options(const CLI::App& app, EmbedOptions& options) {
   check_text_input_options(options.text);
@@ -173,18 +195,10 @@ void check_embed_options(const CLI::App& app, EmbedOptions& options) {
   if (options.format == OutputFormat::kNpy && options.output == "-") {
     throw UsageError("NPY output needs a file it can seek in, not stdout: pass -o FILE.npy");
   }
-  options.postprocess.l2_normalize = options.normalization == Normalization::kL2;
   check_output_dtype_options(options.output_dtype);
   if (options.output_dtype.dtype != OutputDtype::kFloat32 && options.format != OutputFormat::kNpy) {
     throw UsageError("--output-dtype " + output_dtype_name(options.output_dtype.dtype) +
                      " needs NPY output (-o FILE.npy): JSONL holds float32 numbers");
-  }
-  if (options.pooling == Pooling::kPooler && app.count("--layers") + app.count("--layer-agg") > 0) {
-    throw UsageError("--layers and --layer-agg do not apply to --pooling pooler, which reads the "
-                     "pooler on top of the last layer");
-  }
-  if (options.exclude_special && (options.pooling == Pooling::kCls || options.pooling == Pooling::kPooler)) {
-    throw UsageError("--exclude-special applies to --pooling mean, max and tokens");
   }
   const PostProcessOptions& post = options.postprocess;
   const bool fitted = post.whiten_components > 0 || post.remove_top > 0 || post.standardize;
@@ -223,6 +237,17 @@ void check_embed_options(const CLI::App& app, EmbedOptions& options) {
        std::filesystem::weakly_canonical(options.save_stats) == std::filesystem::weakly_canonical(options.output))) {
     throw UsageError("--save-stats needs a file of its own (a manifest with arrays beside it), not " +
                      options.save_stats.string());
+  }
+
+  // The bundle is read last, so that usage errors come first.
+  apply_bundle_defaults(app, options);
+  options.postprocess.l2_normalize = options.normalization == Normalization::kL2;
+  if (options.pooling == Pooling::kPooler && app.count("--layers") + app.count("--layer-agg") > 0) {
+    throw UsageError("--layers and --layer-agg do not apply to --pooling pooler, which reads the "
+                     "pooler on top of the last layer");
+  }
+  if (options.exclude_special && (options.pooling == Pooling::kCls || options.pooling == Pooling::kPooler)) {
+    throw UsageError("--exclude-special applies to --pooling mean, max, last and tokens");
   }
 }
 
@@ -408,6 +433,7 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   TextSource source(options.text.input, options.text.input_options, text.tokenizer, text.settings, range,
                     options.window.max_lines);
   if (!options.shard) provenance.input = InputDescription{source.input_name(), source.input_size(), 0, 0};
+  provenance.text = TextPreparation{text.settings.prefix, text.settings.strip_text, text.settings.max_length};
 
   // Every file of the run is opened now, so that an unwritable one fails
   // before the model runs, and committed together at the end.

@@ -19,9 +19,11 @@ void check_field(const std::string& field, const char* option) {
 
 std::size_t resolve_max_length(std::size_t asked, const BundleInfo& info) {
   const auto positions = static_cast<std::size_t>(info.max_positions);
-  if (asked == 0) return positions;
+  const std::string source =
+      asked != 0 ? "--max-length" : (info.dir / "bundle.json").string() + "'s defaults.max_length";
+  if (asked == 0) asked = info.defaults.max_length.value_or(positions);
   if (asked > positions) {
-    throw UsageError("--max-length " + std::to_string(asked) + " is more than the " + std::to_string(positions) +
+    throw UsageError(source + " " + std::to_string(asked) + " is more than the " + std::to_string(positions) +
                      " positions of the model in " + info.dir.string());
   }
   return asked;
@@ -61,10 +63,20 @@ void add_text_input_options(CLI::App& app, TextInputOptions& options) {
                  "jsonl key or tsv column copied to the output as \"id\"")
       ->type_name("FIELD")
       ->default_str("none");
-  app.add_option("--max-length", options.max_length, "Tokens per text, [CLS] and [SEP] included")
+  app.add_option("--max-length", options.max_length, "Tokens per text, special tokens included")
       ->check(CLI::Range(std::size_t{2}, std::size_t{1} << 20))
       ->type_name("N")
-      ->default_str("the model's maximum");
+      ->default_str("the bundle's default, else the model's maximum");
+  app.add_option_function<std::string>(
+         "--prefix", [&options](const std::string& prefix) { options.prefix = prefix; },
+         "Put before every text (the first of a pair), e.g. e5's \"query: \" or a BGE instruction")
+      ->type_name("TEXT")
+      ->default_str("the bundle's default, else none");
+  app.add_flag_function(
+         "--strip-text,!--no-strip-text", [&options](std::int64_t count) { options.strip_text = count > 0; },
+         "Strip whitespace around each text before tokenizing, as Python's str.strip() "
+         "(sentence-transformers does)")
+      ->default_str("the bundle's default, else off");
   add_enum_option(app, "--on-overflow", options.on_overflow, kOverflowPolicyNames,
                   "A text longer than --max-length: truncate it (counted in the summary) or stop "
                   "with an error naming the line");
@@ -99,7 +111,10 @@ TextStage load_text_stage(const TextInputOptions& options) {
   stage.bundle = read_bundle_info(options.model_dir);
   verify_tokenizer_files(stage.bundle);
   stage.tokenizer = load_bundle_tokenizer(stage.bundle);
-  stage.settings = TokenizeSettings{resolve_max_length(options.max_length, stage.bundle), options.on_overflow};
+  const BundleDefaults& defaults = stage.bundle.defaults;
+  stage.settings = TokenizeSettings{resolve_max_length(options.max_length, stage.bundle), options.on_overflow,
+                                    options.prefix.value_or(defaults.prefix.value_or("")),
+                                    options.strip_text.value_or(defaults.strip_text.value_or(false))};
   return stage;
 }
 

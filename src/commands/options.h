@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -48,8 +49,10 @@ struct TextInputOptions {
   std::filesystem::path model_dir;
   std::filesystem::path input = "-";  // "-": stdin
   InputOptions input_options;
-  std::size_t max_length = 0;  // 0: the model's maximum
+  std::size_t max_length = 0;  // 0: the bundle's default, else the model's maximum
   OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
+  std::optional<std::string> prefix;  // unset: the bundle's default, else none
+  std::optional<bool> strip_text;     // unset: the bundle's default, else no
 };
 void add_text_input_options(CLI::App& app, TextInputOptions& options);
 // After parsing: completes the options and throws UsageError for
@@ -57,7 +60,7 @@ void add_text_input_options(CLI::App& app, TextInputOptions& options);
 void check_text_input_options(TextInputOptions& options);
 
 // The text stage of a run: bundle.json, the tokenizer (loaded once) and the
-// tokenize settings resolved against the model.
+// tokenize settings resolved against the model and its defaults.
 struct TextStage {
   BundleInfo bundle;
   std::shared_ptr<const Tokenizer> tokenizer;

@@ -337,6 +337,10 @@ void to_json(json& out, const Manifest& manifest) {
              {"source", manifest.source},
              {"postprocess", manifest.postprocess},
              {"input", input},
+             {"text",
+              {{"prefix", manifest.text.prefix},
+               {"strip_text", manifest.text.strip_text},
+               {"max_length", manifest.text.max_length}}},
              {"format", manifest.format},
              {"output_dtype", manifest.output_dtype},
              {"rows", manifest.rows},
@@ -362,6 +366,12 @@ void from_json(const json& in, Manifest& manifest) {
   read.source = read_source(field(in, "", "source"), "source.");
   read.postprocess = read_string(in, "", "postprocess");
   read.input = read_input(field(in, "", "input"), "input.");
+  if (in.contains("text")) {
+    const json& text = field(in, "", "text");
+    read.text.prefix = read_string(text, "text.", "prefix");
+    read.text.strip_text = read_bool(text, "text.", "strip_text");
+    read.text.max_length = read_count(field(text, "text.", "max_length"), "text.max_length");
+  }
   read.format = read_string(in, "", "format");
   read.output_dtype = read_string(in, "", "output_dtype");
   read.rows = read_signed_count(in, "", "rows");

@@ -172,15 +172,39 @@ BundleJson load_bundle_json(const fs::path& dir) {
   }
 }
 
+// tokenizer.added_tokens: [{"content": ..., "id": ..., "lstrip": ..., "rstrip": ...}, ...].
+std::vector<AddedToken> read_added_tokens(const BundleJson& bundle, std::int64_t max_id) {
+  const json& list = bundle.field("tokenizer.added_tokens");
+  if (!list.is_array()) bundle.fail("tokenizer.added_tokens", "must be a list of objects, got " + list.dump());
+  std::vector<AddedToken> tokens;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const json& item = list[i];
+    const std::string name = "tokenizer.added_tokens[" + std::to_string(i) + "]";
+    const bool valid = item.is_object() && item.value("content", json()).is_string() &&
+                       !item["content"].get<std::string>().empty() && item.value("id", json()).is_number_unsigned() &&
+                       item["id"].get<std::uint64_t>() <= static_cast<std::uint64_t>(max_id) &&
+                       item.value("lstrip", json()).is_boolean() && item.value("rstrip", json()).is_boolean();
+    if (!valid) {
+      bundle.fail(name, "must be {\"content\": non-empty string, \"id\": integer in [0, " + std::to_string(max_id) +
+                            "], \"lstrip\": bool, \"rstrip\": bool}, got " + item.dump());
+    }
+    tokens.push_back({item["content"].get<std::string>(), item["id"].get<std::int64_t>(), item["lstrip"].get<bool>(),
+                      item["rstrip"].get<bool>()});
+  }
+  return tokens;
+}
+
 // The tokenizer section: the piece tokenizer with its settings, its
-// vocabulary file (one of tokenizer.files) and the special ids. Every setting
-// is required, so that nothing falls back to a default the model was not
-// trained with.
+// vocabulary file (one of tokenizer.files), the framing, the special ids and
+// the added tokens. Every setting of the piece tokenizer is required, so that
+// nothing falls back to a default the model was not trained with; bundles
+// written before framing, added_tokens and id_offset existed (BERT and
+// ALBERT) read as bert framing, no added tokens and offset 0.
 TokenizerDescription read_tokenizer_description(const BundleJson& bundle, const fs::path& dir) {
   TokenizerDescription description;
-  const std::string kind = bundle.one_of("tokenizer.kind", {"wordpiece", "sentencepiece"});
+  const std::string kind = bundle.one_of("tokenizer.kind", {"wordpiece", "sentencepiece", "bpe"});
   const std::vector<std::string> files = bundle.strings("tokenizer.files");
-  const auto vocabulary_file = [&](const std::vector<std::string>& candidates) {
+  const auto tokenizer_file = [&](const std::vector<std::string>& candidates) {
     for (const std::string& candidate : candidates) {
       if (std::find(files.begin(), files.end(), candidate) != files.end()) return dir / candidate;
     }
@@ -191,22 +215,70 @@ TokenizerDescription read_tokenizer_description(const BundleJson& bundle, const 
     description.pieces = WordPieceSettings{bundle.boolean("tokenizer.do_lower_case"),
                                            bundle.boolean("tokenizer.strip_accents"),
                                            bundle.boolean("tokenizer.tokenize_chinese_chars")};
-    description.vocabulary_file = vocabulary_file({"vocab.txt", "tokenizer.json"});
-  } else {
+    description.vocabulary_file = tokenizer_file({"vocab.txt", "tokenizer.json"});
+  } else if (kind == "sentencepiece") {
+    const std::int64_t id_offset =
+        bundle.has("tokenizer.id_offset") ? bundle.integer_in("tokenizer.id_offset", 0, 1) : 0;
     description.pieces = SentencePieceSettings{bundle.boolean("tokenizer.do_lower_case"),
                                                bundle.boolean("tokenizer.remove_space"),
-                                               bundle.boolean("tokenizer.keep_accents")};
-    description.vocabulary_file = vocabulary_file({"spiece.model"});
+                                               bundle.boolean("tokenizer.keep_accents"), id_offset};
+    description.vocabulary_file = tokenizer_file({"spiece.model", "sentencepiece.bpe.model"});
+  } else {
+    if (bundle.boolean("tokenizer.add_prefix_space")) {
+      bundle.fail("tokenizer.add_prefix_space", "is true, which bert-embed does not support");
+    }
+    description.vocabulary_file = tokenizer_file({"vocab.json"});
+    description.pieces = BytePairSettings{tokenizer_file({"merges.txt"})};
   }
+  description.framing = bundle.has("tokenizer.framing")
+                            ? parse_name(kFramingNames, bundle.one_of("tokenizer.framing", all_names(kFramingNames)),
+                                         "framing")
+                            : Framing::kBert;
   constexpr std::int64_t kMaxId = std::numeric_limits<std::int32_t>::max();
   SpecialTokenIds& ids = description.special_ids;
-  ids.cls = bundle.integer_in("tokenizer.special_ids.cls", 0, kMaxId);
-  ids.sep = bundle.integer_in("tokenizer.special_ids.sep", 0, kMaxId);
-  ids.pad = bundle.integer_in("tokenizer.special_ids.pad", 0, kMaxId);
-  ids.unk = bundle.integer_in("tokenizer.special_ids.unk", 0, kMaxId);
-  if (bundle.has("tokenizer.special_ids.mask")) ids.mask = bundle.integer_in("tokenizer.special_ids.mask", 0, kMaxId);
+  // -1: none (GPT-2 has no cls, sep or mask token).
+  const auto id = [&](const char* role, bool required) {
+    const std::string name = std::string("tokenizer.special_ids.") + role;
+    if (!required && (!bundle.has(name) || bundle.field(name) == json(-1))) return std::int64_t{-1};
+    return bundle.integer_in(name, 0, kMaxId);
+  };
+  const bool framed = description.framing != Framing::kNone;
+  ids.cls = id("cls", framed);
+  ids.sep = id("sep", framed);
+  ids.pad = id("pad", true);
+  ids.unk = id("unk", true);
+  ids.mask = id("mask", false);
+  if (bundle.has("tokenizer.added_tokens")) description.added_tokens = read_added_tokens(bundle, kMaxId);
   description.origin = bundle.file().string() + "'s tokenizer.special_ids";
   return description;
+}
+
+// defaults: the options the model is meant to be run with (a
+// sentence-transformers directory's pooling, normalization, max_seq_length).
+BundleDefaults read_defaults(const BundleJson& bundle) {
+  BundleDefaults defaults;
+  if (!bundle.has("defaults")) return defaults;
+  const json& section = bundle.field("defaults");
+  if (!section.is_object()) bundle.fail("defaults", "must be an object, got " + section.dump());
+  const std::map<std::string, std::optional<std::string>*> text_fields = {{"pooling", &defaults.pooling},
+                                                                            {"layers", &defaults.layers},
+                                                                            {"normalize", &defaults.normalize},
+                                                                            {"prefix", &defaults.prefix}};
+  for (const auto& item : section.items()) {
+    const std::string& key = item.key();
+    const std::string name = "defaults." + key;
+    if (const auto field = text_fields.find(key); field != text_fields.end()) {
+      *field->second = bundle.string(name);
+    } else if (key == "max_length") {
+      defaults.max_length = static_cast<std::size_t>(bundle.positive_integer(name, std::int64_t{1} << 20));
+    } else if (key == "strip_text") {
+      defaults.strip_text = bundle.boolean(name);
+    } else {
+      bundle.fail(name, "is not a default bert-embed knows (pooling, layers, normalize, max_length, strip_text, "
+                        "prefix)");
+    }
+  }
+  return defaults;
 }
 
 // The command that exports this bundle again, as far as bundle.json tells it.
@@ -251,6 +323,7 @@ BundleInfo read_bundle_info(const fs::path& dir) {
   info.has_pooler = bundle.boolean("has_pooler");
   info.has_int8_model = bundle.boolean("int8_model");
   info.tokenizer = read_tokenizer_description(bundle, dir);
+  info.defaults = read_defaults(bundle);
   info.weights_sha256 = bundle.string("source.sha256");
   info.file_sha256 = bundle.file_hashes("files");
   if (info.architecture == "bert" && info.embedding_size != info.hidden_size) {

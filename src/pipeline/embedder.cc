@@ -73,6 +73,13 @@ OutputSpec plan_output(const std::string& layers, LayerAggregation aggregation, 
   OutputSpec spec;
   spec.pooling = pooling;
   spec.exclude_special = exclude_special;
+  const Framing framing = info.tokenizer.framing;
+  if (pooling == Pooling::kCls && framing == Framing::kNone) {
+    throw std::invalid_argument("--pooling cls: the model in " + info.dir.string() +
+                                " has no classification token (a decoder such as GPT-2 adds no special tokens); "
+                                "use last (the last token, which has seen the whole text) or mean");
+  }
+  spec.cls_position = framing == Framing::kXlnet ? ClsPosition::kLast : ClsPosition::kFirst;
   spec.dim = info.hidden_size;
   if (pooling == Pooling::kPooler) {
     if (!info.has_pooler) {
@@ -142,21 +149,41 @@ std::vector<WindowVectors> Embedder::embed(const Window& window,
   std::vector<std::vector<at::Tensor>> line_rows(outputs_.size(), std::vector<at::Tensor>(window.lines.size()));
   for (WindowVectors& output : vectors) output.lines.resize(window.lines.size());
   for (const Batch& batch : window.batches) {
+    // A text without tokens (GPT-2's empty line) is not run through the
+    // model: pooled, it gets a zero vector; per token, no rows.
+    Batch run;
+    Batch empty;
     std::vector<const Encoding*> encodings;
     BatchDone done;
+    done.lines = batch.size();
     for (const std::size_t position : batch) {
-      encodings.push_back(&window.lines[position].encoding);
-      done.tokens += encodings.back()->size();
+      const Encoding& encoding = window.lines[position].encoding;
+      (encoding.size() == 0 ? empty : run).push_back(position);
+      if (encoding.size() == 0) continue;
+      encodings.push_back(&encoding);
+      done.tokens += encoding.size();
+    }
+    for (std::size_t output = 0; output < outputs_.size() && !empty.empty(); ++output) {
+      const OutputSpec& spec = outputs_[output];
+      const auto slots = static_cast<std::int64_t>(spec.slot_labels.size());
+      if (spec.pooling == Pooling::kTokens) {
+        for (const std::size_t position : empty) line_rows[output][position] = at::empty({0, slots, spec.dim});
+      } else {
+        store_rows(vectors[output], empty, at::zeros({static_cast<std::int64_t>(empty.size()), slots, spec.dim}));
+      }
+    }
+    if (run.empty()) {
+      on_batch(done);
+      continue;
     }
     const ModelInput input = make_model_input(encodings, tokenizer_->special_ids().pad);
-    done.lines = batch.size();
     done.padded_tokens = static_cast<std::size_t>(input.input_ids.numel());
     const EncoderOutput encoded = encoder_.encode(input, encoded_layers_, wants_pooler_);
     const std::int64_t seq = input.input_ids.size(1);
     for (std::size_t output = 0; output < outputs_.size(); ++output) {
       const OutputSpec& spec = outputs_[output];
       if (spec.pooling == Pooling::kPooler) {
-        store_rows(vectors[output], batch, encoded.pooler.unsqueeze(1));
+        store_rows(vectors[output], run, encoded.pooler.unsqueeze(1));
         continue;
       }
       const at::Tensor selected = encoded.hidden.index_select(0, at::tensor(positions_[output], at::kLong));
@@ -164,12 +191,12 @@ std::vector<WindowVectors> Embedder::embed(const Window& window,
       const bool pooled = spec.pooling != Pooling::kTokens;
       const at::Tensor include = included_tokens(encodings, seq, spec.exclude_special, pooled);
       if (pooled) {
-        store_rows(vectors[output], batch, pool(hidden, include, spec.pooling));
+        store_rows(vectors[output], run, pool(hidden, include, spec.pooling, spec.cls_position));
         continue;
       }
-      for (std::size_t row = 0; row < batch.size(); ++row) {
+      for (std::size_t row = 0; row < run.size(); ++row) {
         const auto batch_row = static_cast<std::int64_t>(row);
-        line_rows[output][batch[row]] = token_rows(hidden.select(1, batch_row), include[batch_row]);
+        line_rows[output][run[row]] = token_rows(hidden.select(1, batch_row), include[batch_row]);
       }
     }
     on_batch(done);

@@ -28,6 +28,7 @@ RunSummary run_pipeline(TextSource& source, Batcher& batcher, const Embedder& em
     ++summary.lines;
     summary.tokens += item->line.encoding.size();
     summary.truncated_lines += item->line.encoding.truncated || item->line.line_cut ? 1 : 0;
+    summary.empty_lines += item->line.encoding.size() == 0 ? 1 : 0;
     batcher.add(std::move(item->line));
     if (batcher.full()) process_window();
   }

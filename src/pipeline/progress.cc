@@ -11,10 +11,14 @@ std::string format_summary(const RunSummary& summary) {
       summary.padded_tokens > 0
           ? 100.0 * static_cast<double>(summary.padded_tokens - summary.tokens) / static_cast<double>(summary.padded_tokens)
           : 0.0;
-  char text[256];
+  char empty[64] = "";
+  if (summary.empty_lines > 0) {
+    std::snprintf(empty, sizeof(empty), ", %zu empty lines given zero vectors", summary.empty_lines);
+  }
+  char text[320];
   std::snprintf(text, sizeof(text),
-                "%zu lines, %zu tokens (%zu truncated lines, %.1f%% padding) in %.2f s: %.1f lines/s",
-                summary.lines, summary.tokens, summary.truncated_lines, padding, summary.seconds,
+                "%zu lines, %zu tokens (%zu truncated lines, %.1f%% padding%s) in %.2f s: %.1f lines/s",
+                summary.lines, summary.tokens, summary.truncated_lines, padding, empty, summary.seconds,
                 summary.seconds > 0 ? static_cast<double>(summary.lines) / summary.seconds : 0.0);
   return text;
 }

@@ -1,5 +1,6 @@
 #include "bert_embed/pipeline/text_source.h"
 
+#include <algorithm>
 #include <exception>
 #include <string>
 #include <thread>
@@ -7,6 +8,7 @@
 
 #include "bert_embed/io/input_stream.h"
 #include "bert_embed/pipeline/bounded_queue.h"
+#include "bert_embed/text/utf8.h"
 
 namespace bert_embed {
 
@@ -16,20 +18,39 @@ TokenizedLine tokenize_record(InputRecord record, const Tokenizer& tokenizer, co
   line.index = record.index;
   line.id = std::move(record.id);
   line.input_end = record.end_offset;
+  // The texts as the tokenizer gets them: stripped, the first one prefixed;
+  // `offsets` says where each kept part starts in its line.
+  const auto prepare = [&](const std::string& text) {
+    return settings.strip_text ? strip_python_whitespace(text) : std::string_view(text);
+  };
+  const std::string_view first = prepare(record.text);
+  const std::string prefixed = settings.prefix + std::string(first);
+  const std::size_t offsets[2] = {static_cast<std::size_t>(first.data() - record.text.data()),
+                                  record.pair ? static_cast<std::size_t>(prepare(*record.pair).data() -
+                                                                         record.pair->data())
+                                              : 0};
   try {
-    line.encoding = record.pair ? tokenizer.encode_pair(record.text, *record.pair, settings.max_length)
-                                : tokenizer.encode(record.text, settings.max_length);
+    line.encoding = record.pair
+                        ? tokenizer.encode_pair(prefixed, prepare(*record.pair), settings.max_length)
+                        : tokenizer.encode(prefixed, settings.max_length);
   } catch (const std::exception& error) {
     throw InputError(input_name, record.line_number, error.what());
   }
   line.line_cut = record.line_truncated;
-  // Spans index the line as read, not as repaired (--on-invalid-utf8 replace).
+  // Spans index the line as read: before the prefix, the stripping and the
+  // repairs (--on-invalid-utf8 replace).
   for (std::size_t token = 0; token < line.encoding.size(); ++token) {
-    if (line.encoding.special[token]) continue;
-    const Utf8Repairs& repairs = line.encoding.type_ids[token] == 0 ? record.text_repairs : record.pair_repairs;
-    if (repairs.empty()) continue;
+    const std::int8_t sequence = line.encoding.sequence_ids[token];
+    if (sequence < 0) continue;
     Span& span = line.encoding.spans[token];
-    span = Span{repairs.original_offset(span.begin), repairs.original_offset(span.end)};
+    const std::size_t skipped = sequence == 0 ? settings.prefix.size() : 0;
+    if (span.end <= skipped) {
+      span = Span{};
+      continue;
+    }
+    span = Span{std::max(span.begin, skipped) - skipped + offsets[sequence], span.end - skipped + offsets[sequence]};
+    const Utf8Repairs& repairs = sequence == 0 ? record.text_repairs : record.pair_repairs;
+    if (!repairs.empty()) span = Span{repairs.original_offset(span.begin), repairs.original_offset(span.end)};
   }
   if (line.encoding.truncated && settings.on_overflow == OverflowPolicy::kError) {
     throw InputError(input_name, record.line_number,

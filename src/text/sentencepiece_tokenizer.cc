@@ -67,22 +67,16 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& mode
 SentencePieceTokenizer::SentencePieceTokenizer(std::unique_ptr<SentencePieceModel> model,
                                                const std::filesystem::path& model_file, SentencePieceOptions options)
     : model_(std::move(model)), options_(std::move(options)) {
-  const auto id_of = [&](const std::string& token) -> std::int64_t {
-    const int id = model_->piece_to_id(token);
-    return model_->id_to_piece(id) == token ? id : -1;
-  };
-  const auto require = [&](const std::string& token, const char* role) {
-    const std::int64_t id = id_of(token);
-    if (id < 0) {
-      throw std::runtime_error(model_file.string() + ": " + role + " token \"" + token + "\" is not a piece");
-    }
-    return id;
-  };
-  special_ids_.unk = model_->unk_id();
-  special_ids_.cls = require(options_.cls_token, "[CLS]");
-  special_ids_.sep = require(options_.sep_token, "[SEP]");
-  special_ids_.pad = id_of(options_.pad_token);
-  special_ids_.mask = id_of(options_.mask_token);
+  if (options_.id_offset != 0 && options_.id_offset != 1) {
+    throw std::invalid_argument(model_file.string() + ": id offset " + std::to_string(options_.id_offset) +
+                                " is neither 0 nor 1");
+  }
+  // What the model gives for unknown text, whatever unk_token says.
+  special_ids_.unk = piece_id(model_->unk_id());
+  special_ids_.cls = token_to_id(options_.cls_token);
+  special_ids_.sep = token_to_id(options_.sep_token);
+  special_ids_.pad = token_to_id(options_.pad_token);
+  special_ids_.mask = token_to_id(options_.mask_token);
   // AlbertTokenizer's all_special_tokens (bos = [CLS], eos = [SEP]), in its order.
   for (const std::string* token : {&options_.cls_token, &options_.sep_token, &options_.unk_token,
                                    &options_.pad_token, &options_.mask_token}) {
@@ -96,6 +90,17 @@ SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_directory(const std::filesystem::path& dir) {
   SentencePieceOptions options;
+  if (!std::filesystem::exists(dir / "spiece.model") && std::filesystem::exists(dir / "sentencepiece.bpe.model")) {
+    options.lowercase = false;
+    options.remove_space = false;
+    options.keep_accents = true;
+    options.id_offset = 1;
+    options.unk_token = "<unk>";
+    options.sep_token = "</s>";
+    options.cls_token = "<s>";
+    options.mask_token = "<mask>";
+    return std::make_unique<SentencePieceTokenizer>(dir / "sentencepiece.bpe.model", std::move(options));
+  }
   const std::filesystem::path config_file = dir / "tokenizer_config.json";
   if (std::filesystem::exists(config_file)) {
     const JsonSettings config = JsonSettings::read(config_file);
@@ -119,22 +124,57 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_description
   options.lowercase = settings.lowercase;
   options.remove_space = settings.remove_space;
   options.keep_accents = settings.keep_accents;
-  set_special_tokens(options, special_ids, static_cast<std::size_t>(model->piece_count()),
-                     [&](std::int64_t id) { return model->id_to_piece(static_cast<int>(id)); }, model_file, origin);
+  options.id_offset = settings.id_offset;
+  // The special tokens' names come from the ids, through the ids' mapping.
+  auto tokenizer = std::unique_ptr<SentencePieceTokenizer>(
+      new SentencePieceTokenizer(std::move(model), model_file, options));
+  set_special_tokens(options, special_ids, tokenizer->vocab_size(),
+                     [&](std::int64_t id) { return tokenizer->id_to_token(id); }, model_file, origin);
   return std::unique_ptr<SentencePieceTokenizer>(
-      new SentencePieceTokenizer(std::move(model), model_file, std::move(options)));
+      new SentencePieceTokenizer(std::move(tokenizer->model_), model_file, std::move(options)));
 }
+
+namespace {
+
+// XLMRobertaTokenizer's fairseq_tokens_to_ids, <mask> aside (after the pieces).
+constexpr std::string_view kFairseqTokens[] = {"<s>", "<pad>", "</s>", "<unk>"};
+constexpr std::int64_t kFairseqUnknownId = 3;
+
+}  // namespace
 
 std::string SentencePieceTokenizer::id_to_token(std::int64_t id) const {
   if (id < 0 || static_cast<std::size_t>(id) >= vocab_size()) {
     throw std::out_of_range("token id " + std::to_string(id) + " is outside the vocabulary of " +
                             std::to_string(vocab_size()));
   }
-  return model_->id_to_piece(static_cast<int>(id));
+  if (options_.id_offset == 0) return model_->id_to_piece(static_cast<int>(id));
+  if (id <= kFairseqUnknownId) return std::string(kFairseqTokens[id]);
+  if (id == model_->piece_count() + options_.id_offset) return "<mask>";
+  return model_->id_to_piece(static_cast<int>(id - options_.id_offset));
+}
+
+std::int64_t SentencePieceTokenizer::token_to_id(const std::string& token) const {
+  if (options_.id_offset != 0) {
+    for (std::int64_t id = 0; id <= kFairseqUnknownId; ++id) {
+      if (token == kFairseqTokens[id]) return id;
+    }
+    if (token == "<mask>") return model_->piece_count() + options_.id_offset;
+  }
+  const int id = model_->piece_to_id(token);
+  return model_->id_to_piece(id) == token ? piece_id(id) : -1;
+}
+
+std::int64_t SentencePieceTokenizer::piece_id(int model_id) const {
+  if (options_.id_offset == 0) return model_id;
+  // XLMRobertaTokenizer._convert_token_to_id: "spm_id + offset if spm_id
+  // else unk_token_id".
+  return model_id == 0 ? kFairseqUnknownId : model_id + options_.id_offset;
 }
 
 std::size_t SentencePieceTokenizer::vocab_size() const {
-  return static_cast<std::size_t>(model_->piece_count());
+  // With the fairseq offset: the four fairseq tokens take the places of the
+  // model's first piece (its unknown) and the offset, and <mask> follows.
+  return static_cast<std::size_t>(model_->piece_count() + 2 * options_.id_offset);
 }
 
 std::vector<Token> SentencePieceTokenizer::tokenize(std::string_view text, std::size_t /*max_tokens*/) const {
@@ -156,8 +196,8 @@ std::vector<Token> SentencePieceTokenizer::tokenize(std::string_view text, std::
     // A piece's surface includes the space before it; its span starts after.
     const std::size_t begin = skip_whitespace(input.text(), piece.begin, piece.end);
     const std::size_t end = piece.end;
-    if (!ends_in_digit_and_comma(piece.text) || begin == end) {
-      tokens.push_back({static_cast<std::int64_t>(piece.id), input.original_span(begin, end)});
+    if (options_.id_offset != 0 || !ends_in_digit_and_comma(piece.text) || begin == end) {
+      tokens.push_back({piece_id(piece.id), input.original_span(begin, end)});
       continue;
     }
     const std::size_t comma_start = last_char_start(input.text(), end);
@@ -186,7 +226,8 @@ NormalizedText SentencePieceTokenizer::preprocess(const NormalizedText& text) co
       if (!joined.empty()) joined.append(' ', text.original_span(space_begin, begin));
       space_begin = std::string_view::npos;
     }
-    const bool quote_pair = (cp == '`' || cp == '\'') && pos < chars.size() && chars[pos] == static_cast<char>(cp);
+    const bool quote_pair = options_.id_offset == 0 && (cp == '`' || cp == '\'') && pos < chars.size() &&
+                            chars[pos] == static_cast<char>(cp);
     if (quote_pair) {
       joined.append('"', text.original_span(begin, pos + 1));
       ++pos;

@@ -19,25 +19,26 @@ void check_tokenizer_file(const std::filesystem::path& file);
 // The whole file, after check_tokenizer_file().
 std::string read_tokenizer_file(const std::filesystem::path& file);
 
-// Sets each token of options (cls_token, ...) whose id is given (not -1) to
-// the vocabulary's token at that id, token_at(id). Throws std::runtime_error
-// naming file and origin when an id is outside the vocabulary.
+// Sets each token of options (cls_token, ...) whose id is given and lies in
+// the vocabulary to the vocabulary's token at that id, token_at(id). Other
+// ids past the vocabulary are left to the caller (added tokens, checked by
+// make_tokenizer()), but not the unknown token's, which the piece tokenizer
+// itself emits: std::runtime_error naming file and origin.
 template <typename Options, typename TokenAt>
 void set_special_tokens(Options& options, const SpecialTokenIds& ids, std::size_t vocab_size, TokenAt token_at,
                         const std::filesystem::path& file, const std::string& origin) {
-  const auto set = [&](std::int64_t id, const char* role, std::string& token) {
-    if (id < 0) return;
-    if (static_cast<std::uint64_t>(id) >= vocab_size) {
-      throw std::runtime_error(file.string() + ": has " + std::to_string(vocab_size) + " tokens, so no " + role +
-                               " token id " + std::to_string(id) + " as " + origin + " gives");
-    }
-    token = token_at(id);
+  if (ids.unk >= 0 && static_cast<std::uint64_t>(ids.unk) >= vocab_size) {
+    throw std::runtime_error(file.string() + ": has " + std::to_string(vocab_size) +
+                             " tokens, so no unk token id " + std::to_string(ids.unk) + " as " + origin + " gives");
+  }
+  const auto set = [&](std::int64_t id, std::string& token) {
+    if (id >= 0 && static_cast<std::uint64_t>(id) < vocab_size) token = token_at(id);
   };
-  set(ids.cls, "cls", options.cls_token);
-  set(ids.sep, "sep", options.sep_token);
-  set(ids.pad, "pad", options.pad_token);
-  set(ids.unk, "unk", options.unk_token);
-  set(ids.mask, "mask", options.mask_token);
+  set(ids.cls, options.cls_token);
+  set(ids.sep, options.sep_token);
+  set(ids.pad, options.pad_token);
+  set(ids.unk, options.unk_token);
+  set(ids.mask, options.mask_token);
 }
 
 }  // namespace bert_embed

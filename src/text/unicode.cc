@@ -83,6 +83,43 @@ bool is_python_digit(char32_t cp) {
          category(decomposition[0]) == UTF8PROC_CATEGORY_ND;
 }
 
+namespace {
+
+RegexClass regex_class_in_data(char32_t cp) {
+  if ((cp >= 0x9 && cp <= 0xD) || cp == 0x85) return RegexClass::kSpace;
+  switch (category(cp)) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+      return RegexClass::kLetter;
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
+      return RegexClass::kNumber;
+    case UTF8PROC_CATEGORY_ZS:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+      return RegexClass::kSpace;
+    default:
+      return RegexClass::kOther;
+  }
+}
+
+}  // namespace
+
+RegexClass regex_class(char32_t cp) {
+  // Called for every character of byte-level BPE input: ASCII answers come
+  // from a table filled from the same data.
+  static const std::array<RegexClass, 128> ascii = [] {
+    std::array<RegexClass, 128> table{};
+    for (char32_t c = 0; c < 128; ++c) table[c] = regex_class_in_data(c);
+    return table;
+  }();
+  return cp < 0x80 ? ascii[cp] : regex_class_in_data(cp);
+}
+
 bool is_nonspacing_mark(char32_t cp) { return category(cp) == UTF8PROC_CATEGORY_MN; }
 
 int combining_class(char32_t cp) {

@@ -39,6 +39,13 @@ bool is_python_whitespace(char32_t cp);
 // digits) are not recognised: utf8proc has no Numeric_Type.
 bool is_python_digit(char32_t cp);
 
+// The classes of GPT-2's pre-tokenization pattern as the `regex` module
+// defines them: \p{L} (categories L*), \p{N} (N*), and \s, the White_Space
+// property (categories Zs, Zl, Zp and U+0009..U+000D, U+0085), which unlike
+// str.isspace() leaves out U+001C..U+001F.
+enum class RegexClass : unsigned char { kLetter, kNumber, kSpace, kOther };
+RegexClass regex_class(char32_t cp);
+
 // Category Mn, which BERT's accent stripping removes.
 bool is_nonspacing_mark(char32_t cp);
 

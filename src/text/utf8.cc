@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "text/unicode.h"
+
 namespace bert_embed {
 namespace {
 
@@ -147,6 +149,34 @@ void append_utf8(std::string& out, char32_t cp) {
     out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
     out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
   }
+}
+
+std::string_view lstrip_python_whitespace(std::string_view text) {
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    std::size_t next = begin;
+    if (!unicode::is_python_whitespace(decode_utf8(text, next))) break;
+    begin = next;
+  }
+  return text.substr(begin);
+}
+
+std::string_view rstrip_python_whitespace(std::string_view text) {
+  std::size_t end = text.size();
+  while (end > 0) {
+    std::size_t last = end - 1;
+    while (last > 0 && (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80) --last;
+    std::size_t next = last;
+    if (!unicode::is_python_whitespace(decode_utf8(text, next))) break;
+    end = last;
+  }
+  return text.substr(0, end);
+}
+
+std::size_t count_code_points(std::string_view text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
 }
 
 }  // namespace bert_embed

@@ -44,12 +44,6 @@ const std::array<AsciiRole, 128> kAsciiRoles = make_ascii_roles();
 // counting the line itself and the vocabulary).
 constexpr std::size_t kChunkBytes = std::size_t{64} << 10;
 
-std::size_t count_code_points(std::string_view text) {
-  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
-}
-
 // Lines as Python's readlines() gives them in text mode, whose universal
 // newlines end a line at "\n", "\r\n" or "\r".
 std::vector<std::string> read_vocabulary_lines(const std::filesystem::path& file) {
@@ -224,6 +218,8 @@ std::string WordPieceTokenizer::id_to_token(std::int64_t id) const {
   }
   return vocabulary_[static_cast<std::size_t>(id)];
 }
+
+std::int64_t WordPieceTokenizer::token_to_id(const std::string& token) const { return index_->find(token); }
 
 std::vector<Token> WordPieceTokenizer::tokenize(std::string_view text, std::size_t max_tokens) const {
   const std::size_t invalid = find_invalid_utf8(text);

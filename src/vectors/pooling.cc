@@ -25,11 +25,24 @@ at::Tensor batch_first(const at::Tensor& per_layer) {
   return per_layer.permute({1, 0, 2}).contiguous();
 }
 
+// [layers, batch, seq, dim] -> [batch, layers, dim]: each text's last
+// included token, zeros where it has none.
+at::Tensor last_included(const at::Tensor& hidden, const at::Tensor& include) {
+  const at::Tensor included = include.to(at::kBool);
+  const at::Tensor positions = at::arange(hidden.size(2), at::kLong).expand_as(included);
+  const at::Tensor last = positions.masked_fill(included.logical_not(), -1).amax(1);  // [batch]
+  const at::Tensor none = last.lt(0).view({1, hidden.size(1), 1});
+  const at::Tensor index = last.clamp_min(0).view({1, hidden.size(1), 1, 1}).expand(
+      {hidden.size(0), hidden.size(1), 1, hidden.size(3)});
+  return batch_first(hidden.gather(2, index).squeeze(2).masked_fill(none, 0.0));
+}
+
 }  // namespace
 
-at::Tensor pool(const at::Tensor& hidden, const at::Tensor& include, Pooling pooling) {
+at::Tensor pool(const at::Tensor& hidden, const at::Tensor& include, Pooling pooling, ClsPosition cls_position) {
   check_shapes(hidden, include);
-  if (pooling == Pooling::kCls) return batch_first(hidden.select(2, 0));
+  if (pooling == Pooling::kCls && cls_position == ClsPosition::kFirst) return batch_first(hidden.select(2, 0));
+  if (pooling == Pooling::kCls || pooling == Pooling::kLast) return last_included(hidden, include);
   if (pooling != Pooling::kMean && pooling != Pooling::kMax) {
     throw std::invalid_argument(
         "pool: tokens and pooler outputs are not pooled from hidden states");

@@ -626,5 +626,35 @@ TEST_F(EmbedCli, DTypeAutoRecordsWhatItPicked) {
   EXPECT_EQ(manifest["source"]["dtype"], expected);
 }
 
+// A bundle's defaults (a sentence-transformers directory's pooling,
+// normalization, max length, stripping) apply to options not given; explicit
+// options win; the manifest records what was used, --prefix included.
+TEST_F(EmbedCli, BundleDefaultsApplyUnlessOverriddenAndTheManifestSaysWhich) {
+  const fs::path bundle = path("bundle");
+  fs::copy(tiny_model(), bundle, fs::copy_options::recursive);
+  json config = json::parse(read_file(bundle / "bundle.json"));
+  config["defaults"] = {{"pooling", "cls"}, {"normalize", "l2"}, {"max_length", 8}, {"strip_text", true},
+                        {"prefix", "query: "}};
+  write_file(bundle / "bundle.json", config.dump());
+  const fs::path input = input_file("in.txt", "  hello world  \n");
+
+  embed({"-m", bundle.string(), "-i", input.string(), "-o", path("defaults.jsonl").string()});
+  const json by_default = json::parse(read_file(path("defaults.jsonl.manifest.json")));
+  EXPECT_EQ(by_default["source"]["pooling"], "cls");
+  EXPECT_EQ(by_default["postprocess"], "normalize:l2");
+  EXPECT_EQ(by_default["text"], json({{"prefix", "query: "}, {"strip_text", true}, {"max_length", 8}}));
+
+  embed({"-m", bundle.string(), "-i", input.string(), "-o", path("explicit.jsonl").string(), "--pooling", "mean",
+         "--normalize", "none", "--max-length", "16", "--no-strip-text", "--prefix", "passage: "});
+  const json explicit_options = json::parse(read_file(path("explicit.jsonl.manifest.json")));
+  EXPECT_EQ(explicit_options["source"]["pooling"], "mean");
+  EXPECT_EQ(explicit_options["postprocess"], "none");
+  EXPECT_EQ(explicit_options["text"], json({{"prefix", "passage: "}, {"strip_text", false}, {"max_length", 16}}));
+
+  const RunResult tokens = run({"tokenize", "-m", bundle.string(), "-i", input.string()});
+  EXPECT_EQ(tokens.status, 0) << tokens.err;
+  EXPECT_NE(tokens.out.find(R"(["[CLS]","query",":","hello","world","[SEP]"])"), std::string::npos) << tokens.out;
+}
+
 }  // namespace
 }  // namespace bert_embed::test

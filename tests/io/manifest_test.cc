@@ -36,6 +36,7 @@ Manifest example_manifest() {
   manifest.source = example_source();
   manifest.postprocess = "whiten:16,normalize:l2";
   manifest.input = {"lines.txt", 1234, 10, 20};
+  manifest.text = {"query: ", true, 32};
   manifest.format = "npy";
   manifest.rows = 10;
   manifest.dim = 16;
@@ -53,6 +54,7 @@ void expect_same(const Manifest& read, const Manifest& written) {
   EXPECT_EQ(read.input.size_bytes, written.input.size_bytes);
   EXPECT_EQ(read.input.first_record, written.input.first_record);
   EXPECT_EQ(read.input.end_record, written.input.end_record);
+  EXPECT_EQ(read.text, written.text);
   EXPECT_EQ(read.format, written.format);
   EXPECT_EQ(read.output_dtype, written.output_dtype);
   EXPECT_EQ(read.rows, written.rows);
@@ -157,6 +159,19 @@ TEST(Manifest, MissingFieldIsNamed) {
   document["source"].erase("pooling");
   std::ofstream(dir.path() / "m.json") << document.dump();
   EXPECT_CONTAINS(read_error(dir.path() / "m.json"), "missing field \"source.pooling\"");
+}
+
+// Manifests written before the text preparation was recorded read as no
+// prefix, no stripping.
+TEST(Manifest, WithoutTextSectionReadsAsDefaults) {
+  const test::TempDir dir;
+  json document = example_manifest();
+  document.erase("text");
+  std::ofstream(dir.path() / "m.json") << document.dump();
+  EXPECT_EQ(read_manifest(dir.path() / "m.json").text, TextPreparation{});
+  document["text"] = {{"prefix", 3}, {"strip_text", false}, {"max_length", 8}};
+  std::ofstream(dir.path() / "m.json") << document.dump();
+  EXPECT_CONTAINS(read_error(dir.path() / "m.json"), "field \"text.prefix\" must be a string");
 }
 
 TEST(Manifest, NotJsonMissingAndNotAnObjectAreNamed) {

@@ -139,8 +139,12 @@ TEST(ReadBundleInfo, NamesAFieldOutOfRange) {
             ": field 'max_position_embeddings' must be an integer in [1, 2147483647], got 1099511627776");
   EXPECT_EQ(error_for(with(valid_bundle_json(), "/architecture"_json_pointer, "gpt2")),
             ": field 'architecture' must be one of \"bert\", \"albert\", got \"gpt2\"");
-  EXPECT_EQ(error_for(with(valid_bundle_json(), "/tokenizer/kind"_json_pointer, "bpe")),
-            ": field 'tokenizer.kind' must be one of \"wordpiece\", \"sentencepiece\", got \"bpe\"");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/tokenizer/kind"_json_pointer, "unigram")),
+            ": field 'tokenizer.kind' must be one of \"wordpiece\", \"sentencepiece\", \"bpe\", got \"unigram\"");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/tokenizer/framing"_json_pointer, "t5")),
+            ": field 'tokenizer.framing' must be one of \"bert\", \"roberta\", \"xlnet\", \"none\", got \"t5\"");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/tokenizer/special_ids/cls"_json_pointer, -1)),
+            ": field 'tokenizer.special_ids.cls' must be an integer in [0, 2147483647], got -1");
 }
 
 TEST(ReadBundleInfo, RefusesAnotherFormatVersion) {

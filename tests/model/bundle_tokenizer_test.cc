@@ -135,5 +135,65 @@ TEST(BundleTokenizer, RefusesATokenizerWithMoreIdsThanTheModel) {
   EXPECT_CONTAINS(bundle_tokenizer_error(dir.path()), "the tokenizer has 30522 ids");
 }
 
+// A bundle without framing, added_tokens or id_offset (written before they
+// existed) reads as BERT framing with no added tokens; with them, the
+// framing and the literal tokens are bundle.json's.
+TEST(BundleTokenizer, ReadsFramingAndAddedTokens) {
+  const test::TempDir dir;
+  copy_tokenizer_bundle("tiny-uncased", dir.path());
+  const BundleInfo old_bundle = read_bundle_info(dir.path());
+  EXPECT_EQ(old_bundle.tokenizer.framing, Framing::kBert);
+  EXPECT_TRUE(old_bundle.tokenizer.added_tokens.empty());
+  EXPECT_FALSE(old_bundle.defaults.pooling.has_value());
+  const auto bert = load_bundle_tokenizer(old_bundle);
+  EXPECT_EQ(bert->encode("hello[MASK]", 0).ids, (std::vector<std::int64_t>{101, 7592, 1031, 7308, 1033, 102}));
+
+  edit_bundle_json(dir.path(), json::json_pointer("/tokenizer/framing"), "roberta");
+  edit_bundle_json(dir.path(), json::json_pointer("/tokenizer/added_tokens"),
+                   json::parse(R"([{"content": "[MASK]", "id": 103, "lstrip": true, "rstrip": false}])"));
+  const auto roberta = load_bundle_tokenizer(read_bundle_info(dir.path()));
+  EXPECT_EQ(roberta->framing(), Framing::kRoberta);
+  EXPECT_EQ(roberta->encode("hello [MASK]", 0).ids, (std::vector<std::int64_t>{101, 7592, 103, 102}));
+  EXPECT_EQ(roberta->encode_pair("a", "b", 0).ids, (std::vector<std::int64_t>{101, 1037, 102, 102, 1038, 102}));
+  EXPECT_EQ(roberta->encode_pair("a", "b", 0).type_ids, (std::vector<std::int64_t>(6, 0)));
+
+  edit_bundle_json(dir.path(), json::json_pointer("/tokenizer/added_tokens"),
+                   json::parse(R"([{"content": "", "id": 103, "lstrip": true, "rstrip": false}])"));
+  EXPECT_CONTAINS(bundle_tokenizer_error(dir.path()), "field 'tokenizer.added_tokens[0]' must be");
+}
+
+TEST(BundleTokenizer, SpecialIdsPastTheVocabularyMustBeAddedTokens) {
+  const test::TempDir dir;
+  copy_tokenizer_bundle("tiny-uncased", dir.path());
+  edit_bundle_json(dir.path(), json::json_pointer("/tokenizer/special_ids/mask"), 30522);
+  EXPECT_CONTAINS(bundle_tokenizer_error(dir.path()), "has 30522 tokens, so no mask token id 30522");
+  edit_bundle_json(dir.path(), json::json_pointer("/tokenizer/added_tokens"),
+                   json::parse(R"([{"content": "<mask>", "id": 30522, "lstrip": true, "rstrip": false}])"));
+  // The model must have a row for it.
+  EXPECT_CONTAINS(bundle_tokenizer_error(dir.path()), "the tokenizer has 30523 ids");
+  edit_bundle_json(dir.path(), json::json_pointer("/vocab_size"), 30523);
+  const auto tokenizer = load_bundle_tokenizer(read_bundle_info(dir.path()));
+  EXPECT_EQ(tokenizer->vocab_size(), 30523u);
+  EXPECT_EQ(tokenizer->id_to_token(30522), "<mask>");
+}
+
+TEST(BundleDefaults, ReadsEachDefaultAndRefusesUnknownOnes) {
+  const test::TempDir dir;
+  copy_tokenizer_bundle("tiny-uncased", dir.path());
+  edit_bundle_json(dir.path(), json::json_pointer("/defaults"),
+                   json::parse(R"({"pooling": "cls", "layers": "-1", "normalize": "l2", "max_length": 32,
+                                   "strip_text": true, "prefix": "query: "})"));
+  const BundleDefaults defaults = read_bundle_info(dir.path()).defaults;
+  EXPECT_EQ(defaults.pooling, "cls");
+  EXPECT_EQ(defaults.layers, "-1");
+  EXPECT_EQ(defaults.normalize, "l2");
+  EXPECT_EQ(defaults.max_length, 32u);
+  EXPECT_EQ(defaults.strip_text, true);
+  EXPECT_EQ(defaults.prefix, "query: ");
+  edit_bundle_json(dir.path(), json::json_pointer("/defaults/dense"), true);
+  EXPECT_CONTAINS(test::error_message<std::runtime_error>([&] { read_bundle_info(dir.path()); }),
+                  "field 'defaults.dense' is not a default bert-embed knows");
+}
+
 }  // namespace
 }  // namespace bert_embed

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "bert_embed/pipeline/text_source.h"
+#include "bert_embed/text/wordpiece_tokenizer.h"
 #include "expect_error.h"
 #include "fixtures.h"
 
@@ -137,6 +138,61 @@ TEST_F(EmbedderTest, EmptyLineKeepsItsFramingWhenPooled) {
   EXPECT_EQ(tokens.offsets, (std::vector<std::int64_t>{0, 0, 2}));
   EXPECT_TRUE(tokens.lines[0].tokens.empty());
   EXPECT_EQ(tokens.rows.size(0), 2);
+}
+
+TEST_F(EmbedderTest, PlanOutputFindsTheClassificationTokenOfTheFraming) {
+  BundleInfo info = encoder_->info();
+  EXPECT_EQ(plan_output("-1", LayerAggregation::kNone, Pooling::kCls, false, info).cls_position, ClsPosition::kFirst);
+  info.tokenizer.framing = Framing::kXlnet;
+  EXPECT_EQ(plan_output("-1", LayerAggregation::kNone, Pooling::kCls, false, info).cls_position, ClsPosition::kLast);
+  info.tokenizer.framing = Framing::kNone;
+  const std::string message = test::error_message<std::invalid_argument>(
+      [&] { plan_output("-1", LayerAggregation::kNone, Pooling::kCls, false, info); });
+  EXPECT_CONTAINS(message, "no classification token");
+  EXPECT_CONTAINS(message, "use last");
+  EXPECT_NO_THROW(plan_output("-1", LayerAggregation::kNone, Pooling::kLast, false, info));
+}
+
+// Without framing (GPT-2) an empty line has no tokens: it is not run through
+// the model, gets zero vectors pooled and no rows per token, and leaves the
+// other lines' vectors as they would be alone.
+TEST_F(EmbedderTest, LineWithoutTokensGetsZerosAndNoModelRun) {
+  const auto unframed = std::make_shared<Tokenizer>(
+      WordPieceTokenizer::from_vocab_file(test::fixtures_dir() / "models/tiny-uncased/vocab.txt", WordPieceOptions{}),
+      tokenizer_->special_ids(), Framing::kNone);
+  const auto window_with = [&](const std::vector<std::string>& texts) {
+    Window window;
+    window.batches.emplace_back();
+    for (std::size_t index = 0; index < texts.size(); ++index) {
+      InputRecord record;
+      record.index = index;
+      record.text = texts[index];
+      window.lines.push_back(tokenize_record(record, *unframed, TokenizeSettings{}, "test"));
+      window.batches.front().push_back(index);
+    }
+    return window;
+  };
+  const std::vector<OutputSpec> outputs = {plan("-1", LayerAggregation::kNone, Pooling::kMean),
+                                           plan("-1", LayerAggregation::kNone, Pooling::kLast),
+                                           plan("-1", LayerAggregation::kNone, Pooling::kTokens)};
+  const Embedder embedder(*encoder_, unframed, outputs);
+  std::size_t padded_tokens = 0;
+  const auto vectors = embedder.embed(window_with({"", "some words"}),
+                                      [&](const BatchDone& done) { padded_tokens += done.padded_tokens; });
+  const auto alone = embedder.embed(window_with({"some words", ""}), [](const BatchDone&) {});
+  EXPECT_EQ(padded_tokens, 2u);
+  for (std::size_t output = 0; output < 2; ++output) {
+    EXPECT_TRUE(at::equal(vectors[output].rows[0], at::zeros_like(vectors[output].rows[0])));
+    EXPECT_TRUE(at::allclose(vectors[output].rows[1], alone[output].rows[0]));
+  }
+  EXPECT_EQ(vectors[2].offsets, (std::vector<std::int64_t>{0, 0, 2}));
+
+  std::size_t model_runs = 0;
+  const auto empty_only = embedder.embed(window_with({""}), [&](const BatchDone& done) {
+    model_runs += done.padded_tokens > 0 ? 1 : 0;
+  });
+  EXPECT_EQ(model_runs, 0u);
+  EXPECT_EQ(empty_only[0].rows.size(0), 1);
 }
 
 }  // namespace

@@ -175,5 +175,36 @@ TEST(TokenizeRecord, OverflowPolicyErrorNamesTheLine) {
   EXPECT_NO_THROW(tokenize_record(record, *tiny_tokenizer(), TokenizeSettings{0, OverflowPolicy::kError}, "in.txt"));
 }
 
+// --prefix goes before the (stripped) first text only; spans still index the
+// line as read, and the prefix's tokens have empty spans.
+TEST(TokenizeRecord, PrefixAndStrippingKeepSpansOnTheLine) {
+  InputRecord record;
+  record.line_number = 1;
+  record.text = " \u3000hello world\t";
+  record.pair = "  second  ";
+  TokenizeSettings settings;
+  settings.prefix = "query: ";
+  settings.strip_text = true;
+  const TokenizedLine line = tokenize_record(record, *tiny_tokenizer(), settings, "in.txt");
+  const Tokenizer& tokenizer = *tiny_tokenizer();
+  std::vector<std::string> tokens;
+  std::vector<std::string> surfaces;
+  for (std::size_t token = 0; token < line.encoding.size(); ++token) {
+    tokens.push_back(tokenizer.id_to_token(line.encoding.ids[token]));
+    const Span span = line.encoding.spans[token];
+    const std::string& text = line.encoding.sequence_ids[token] == 1 ? *record.pair : record.text;
+    surfaces.push_back(text.substr(span.begin, span.end - span.begin));
+  }
+  EXPECT_EQ(tokens, (std::vector<std::string>{"[CLS]", "query", ":", "hello", "world", "[SEP]", "second", "[SEP]"}));
+  EXPECT_EQ(surfaces, (std::vector<std::string>{"", "", "", "hello", "world", "", "second", ""}));
+  EXPECT_EQ(line.encoding.type_ids, (std::vector<std::int64_t>{0, 0, 0, 0, 0, 0, 1, 1}));
+
+  settings.strip_text = false;
+  record.pair.reset();
+  record.text = "  x";
+  const TokenizedLine unstripped = tokenize_record(record, *tiny_tokenizer(), settings, "in.txt");
+  EXPECT_EQ(unstripped.encoding.spans[3], (Span{2, 3}));
+}
+
 }  // namespace
 }  // namespace bert_embed

@@ -65,6 +65,7 @@ NpyArray Golden::hidden() const { return read_npy(dir_ / "hidden.npy"); }
 std::vector<std::int64_t> Golden::offsets() const { return read_npy(dir_ / "offsets.npy").i64; }
 NpyArray Golden::cls() const { return read_npy(dir_ / "cls.npy"); }
 NpyArray Golden::mean() const { return read_npy(dir_ / "mean.npy"); }
+NpyArray Golden::last() const { return read_npy(dir_ / "last.npy"); }
 bool Golden::has_pooler() const { return fs::exists(dir_ / "pooler.npy"); }
 NpyArray Golden::pooler() const { return read_npy(dir_ / "pooler.npy"); }
 

@@ -46,6 +46,7 @@ class Golden {
   std::vector<std::int64_t> offsets() const;  // [lines + 1]: line i is offsets[i]:offsets[i + 1]
   NpyArray cls() const;                    // [lines, layers + 1, hidden]
   NpyArray mean() const;                   // [lines, layers + 1, hidden], over all tokens
+  NpyArray last() const;                   // [lines, layers + 1, hidden], the last token (new architectures)
   bool has_pooler() const;                 // whether pooler.npy exists (not for ALBERT)
   NpyArray pooler() const;                 // [lines, hidden]
 

@@ -1,11 +1,14 @@
 // Every line of every tokenizer golden (HuggingFace transformers v4.29.2 slow
-// BertTokenizer / AlbertTokenizer) must come out with identical ids.
+// BertTokenizer, AlbertTokenizer, RobertaTokenizer, GPT2Tokenizer,
+// XLMRobertaTokenizer, MPNetTokenizer, XLNetTokenizer, DistilBertTokenizer,
+// ElectraTokenizer) must come out with identical ids.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <ostream>
@@ -50,6 +53,12 @@ const std::vector<GoldenCase>& golden_cases() {
       {"multilingual-uncased",
        [](const auto& fixtures) { return load_tokenizer(fixtures / "vocab/bert-base-multilingual-uncased"); }},
       {"albert", [](const auto& fixtures) { return load_tokenizer(fixtures / "models/tiny-albert"); }},
+      {"roberta", [](const auto& fixtures) { return load_tokenizer(fixtures / "models/tiny-roberta"); }},
+      {"gpt2", [](const auto& fixtures) { return load_tokenizer(fixtures / "models/tiny-gpt2"); }},
+      {"xlm-roberta-testspm",
+       [](const auto& fixtures) { return load_tokenizer(fixtures / "models/tiny-xlm-roberta"); }},
+      {"mpnet", [](const auto& fixtures) { return load_tokenizer(fixtures / "models/tiny-mpnet"); }},
+      {"xlnet-testspm", [](const auto& fixtures) { return load_tokenizer(fixtures / "models/tiny-xlnet"); }},
   };
   return cases;
 }
@@ -157,7 +166,45 @@ TEST_P(ModelGoldenIdsTest, IdsMatchEveryLine) {
 
 INSTANTIATE_TEST_SUITE_P(AllModels, ModelGoldenIdsTest,
                          ::testing::Values("tiny-uncased", "tiny-mlm-uncased", "small-chinese",
-                                           "mini-multilingual-uncased", "tiny-albert"),
+                                           "mini-multilingual-uncased", "tiny-albert", "tiny-roberta",
+                                           "tiny-xlm-roberta", "tiny-distilbert", "tiny-electra", "tiny-mpnet",
+                                           "tiny-gpt2", "tiny-xlnet"),
+                         [](const auto& info) { return test_name(info.param); });
+
+// Literal special tokens in the text (each tokenizer's no-split tokens, with
+// their lstrip/rstrip) and sentence pairs in each architecture's framing,
+// with the token type ids where the tokenizer gives them.
+const std::vector<std::string> kNewModels = {"tiny-roberta", "tiny-xlm-roberta", "tiny-distilbert", "tiny-electra",
+                                             "tiny-mpnet",   "tiny-gpt2",        "tiny-xlnet"};
+
+class ModelGoldenSpecialTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelGoldenSpecialTest, SpecialLiteralsAndPairsMatch) {
+  const std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(test::fixtures_dir() / "models" / GetParam());
+  for (const char* corpus : {"special_literals", "pairs"}) {
+    const test::Golden golden(GetParam(), corpus);
+    const std::vector<test::GoldenInput> inputs = golden.inputs();
+    const std::vector<test::GoldenTokens> expected = golden.tokens();
+    ASSERT_EQ(inputs.size(), expected.size()) << golden.dir();
+    // DistilBERT has no token types: its tokenizer returns none.
+    std::ifstream meta_file(golden.dir() / "meta.json");
+    const nlohmann::json model_inputs = nlohmann::json::parse(meta_file).at("model_inputs");
+    const bool has_type_ids =
+        std::find(model_inputs.begin(), model_inputs.end(), "token_type_ids") != model_inputs.end();
+    for (std::size_t line = 0; line < inputs.size(); ++line) {
+      const Encoding encoding = golden.is_pairs() ? tokenizer->encode_pair(inputs[line].text, inputs[line].pair, 512)
+                                                  : tokenizer->encode(inputs[line].text, 512);
+      EXPECT_EQ(encoding.ids, expected[line].ids)
+          << golden.dir() << " line " << line + 1 << "\n  expected " << describe(*tokenizer, expected[line].ids)
+          << "\n  actual   " << describe(*tokenizer, encoding.ids);
+      if (has_type_ids) {
+        EXPECT_EQ(encoding.type_ids, expected[line].type_ids) << golden.dir() << " line " << line + 1;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(NewModels, ModelGoldenSpecialTest, ::testing::ValuesIn(kNewModels),
                          [](const auto& info) { return test_name(info.param); });
 
 // Sentence pairs: [CLS] a [SEP] b [SEP], token types 0 then 1.

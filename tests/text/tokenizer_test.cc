@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "bert_embed/text/bpe_tokenizer.h"
 #include "bert_embed/text/sentencepiece_tokenizer.h"
 #include "bert_embed/text/tokenizer_description.h"
 #include "bert_embed/text/wordpiece_tokenizer.h"
@@ -41,6 +42,7 @@ class WordLengthPieces final : public PieceTokenizer {
     return tokens;
   }
   std::string id_to_token(std::int64_t id) const override { return std::to_string(id); }
+  std::int64_t token_to_id(const std::string& token) const override { return std::stoll(token); }
   std::size_t vocab_size() const override { return 200; }
   const SpecialTokenIds& special_ids() const override { return special_; }
 
@@ -157,6 +159,69 @@ TEST(MakeTokenizer, SentencePieceUnknownIdMustBeTheModels) {
   EXPECT_CONTAINS(message, "the test's description gives id 5");
 }
 
+// Descriptions as bundle.json gives them reproduce the checkpoints' own
+// tokenizers: byte-level BPE without framing, SentencePiece with the fairseq
+// offset, XLNet's added tokens past the SentencePiece model.
+TEST(MakeTokenizer, NewKindsMatchTheCheckpointDirectories) {
+  const auto models = test::fixtures_dir() / "models";
+  const std::vector<std::string> lines = test::read_lines(test::fixtures_dir() / "corpora/edge_cases.txt");
+  const auto expect_same = [&](const TokenizerDescription& description, const std::string& model) {
+    SCOPED_TRACE(model);
+    const auto described = make_tokenizer(description);
+    const auto loaded = load_tokenizer(models / model);
+    EXPECT_EQ(described->vocab_size(), loaded->vocab_size());
+    for (const std::string& line : lines) {
+      EXPECT_EQ(described->encode(line, 0).ids, loaded->encode(line, 0).ids) << line;
+    }
+  };
+  TokenizerDescription gpt2;
+  gpt2.pieces = BytePairSettings{models / "tiny-gpt2/merges.txt"};
+  gpt2.vocabulary_file = models / "tiny-gpt2/vocab.json";
+  gpt2.framing = Framing::kNone;
+  gpt2.special_ids = {-1, -1, 50256, 50256, -1};
+  gpt2.added_tokens = {{"<|endoftext|>", 50256, false, false}};
+  gpt2.origin = "the test's description";
+  expect_same(gpt2, "tiny-gpt2");
+
+  TokenizerDescription xlmr;
+  xlmr.pieces = SentencePieceSettings{false, false, true, 1};
+  xlmr.vocabulary_file = models / "tiny-xlm-roberta/sentencepiece.bpe.model";
+  xlmr.framing = Framing::kRoberta;
+  xlmr.special_ids = {0, 2, 1, 3, 1001};
+  xlmr.added_tokens = {{"<s>", 0, true, true},    {"</s>", 2, true, true},      {"<pad>", 1, true, true},
+                       {"<unk>", 3, true, true},  {"<mask>", 1001, true, false}};
+  xlmr.origin = "the test's description";
+  expect_same(xlmr, "tiny-xlm-roberta");
+
+  TokenizerDescription xlnet;
+  xlnet.pieces = SentencePieceSettings{false, true, false, 0};
+  xlnet.vocabulary_file = models / "tiny-xlnet/spiece.model";
+  xlnet.framing = Framing::kXlnet;
+  xlnet.special_ids = {1002, 1000, 1001, 0, 1003};
+  xlnet.added_tokens = {{"<sep>", 1000, true, true}, {"<pad>", 1001, true, true},  {"<cls>", 1002, true, true},
+                        {"<mask>", 1003, true, false}, {"<eop>", 1004, true, true}, {"<eod>", 1005, true, true},
+                        {"<s>", 1, true, true},       {"</s>", 2, true, true},     {"<unk>", 0, true, true}};
+  xlnet.origin = "the test's description";
+  expect_same(xlnet, "tiny-xlnet");
+}
+
+TEST(Tokenizer, AddedTokensStripTheSidesTheySay) {
+  const auto fixtures = test::fixtures_dir();
+  const auto pieces = [&] {
+    return WordPieceTokenizer::from_vocab_file(fixtures / "models/tiny-uncased/vocab.txt", WordPieceOptions{});
+  };
+  const SpecialTokenIds ids = pieces()->special_ids();
+  const Tokenizer left(pieces(), ids, Framing::kNone, {{"<m>", 103, true, false}});
+  const std::vector<Token> tokens = left.tokenize("a <m> b<m>c");
+  ASSERT_EQ(tokens.size(), 5u);
+  EXPECT_EQ(tokens[1].id, 103);
+  EXPECT_EQ(tokens[1].span, (Span{2, 5}));
+  EXPECT_EQ(tokens[3].id, 103);
+  // Truncation stops early across added tokens too.
+  EXPECT_EQ(left.encode("a <m> b<m>c", 3).ids.size(), 3u);
+  EXPECT_EQ(left.id_to_token(103), "<m>");
+}
+
 TEST(LoadTokenizer, PicksTheImplementationFromTheFiles) {
   const auto fixtures = test::fixtures_dir();
   const auto uncased = load_tokenizer(fixtures / "vocab/bert-base-uncased");
@@ -170,6 +235,18 @@ TEST(LoadTokenizer, PicksTheImplementationFromTheFiles) {
 
   const auto albert = load_tokenizer(fixtures / "models/tiny-albert");
   EXPECT_NE(dynamic_cast<const SentencePieceTokenizer*>(&albert->pieces()), nullptr);
+
+  const auto gpt2 = load_tokenizer(fixtures / "models/tiny-gpt2");
+  EXPECT_NE(dynamic_cast<const BytePairTokenizer*>(&gpt2->pieces()), nullptr);
+  EXPECT_EQ(gpt2->framing(), Framing::kNone);
+  EXPECT_EQ(gpt2->special_ids().pad, 50256);
+  EXPECT_TRUE(gpt2->encode("", 0).ids.empty());
+  EXPECT_EQ(load_tokenizer(fixtures / "models/tiny-roberta")->framing(), Framing::kRoberta);
+  EXPECT_EQ(load_tokenizer(fixtures / "models/tiny-mpnet")->special_ids().unk, 104);
+  const auto xlnet = load_tokenizer(fixtures / "models/tiny-xlnet");
+  EXPECT_EQ(xlnet->framing(), Framing::kXlnet);
+  EXPECT_EQ(xlnet->vocab_size(), 1006u);
+  EXPECT_EQ(xlnet->special_ids().cls, 1002);
 }
 
 TEST(LoadTokenizer, ReadsTokenizerJsonLikeVocabTxt) {

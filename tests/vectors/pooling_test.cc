@@ -21,8 +21,10 @@ at::Tensor to_tensor(test::NpyArray& array) {
 // every token, lines concatenated, and HF's mean and [CLS] vectors per line.
 class PoolingGolden : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const test::Golden golden("tiny-uncased", "english");
+  void SetUp() override { load("tiny-uncased"); }
+
+  void load(const std::string& model) {
+    const test::Golden golden(model, "english");
     test::NpyArray hidden = golden.hidden();
     test::NpyArray mean = golden.mean();
     test::NpyArray cls = golden.cls();
@@ -77,6 +79,24 @@ TEST_F(PoolingGolden, ClsMatchesTheReference) {
   EXPECT_TRUE(at::equal(pooled, cls_.narrow(0, 0, 40)));
 }
 
+// XLNet's goldens: its <cls> is the last token of each line.
+class XlnetPoolingGolden : public PoolingGolden {
+ protected:
+  void SetUp() override {
+    load("tiny-xlnet");
+    test::NpyArray last = test::Golden("tiny-xlnet", "english").last();
+    last_ = to_tensor(last);
+  }
+  at::Tensor last_;
+};
+
+TEST_F(XlnetPoolingGolden, LastAndClsAtTheEndMatchTheReference) {
+  const auto [hidden, include] = batch(0, 40);
+  EXPECT_TRUE(at::equal(pool(hidden, include, Pooling::kLast), last_.narrow(0, 0, 40)));
+  EXPECT_TRUE(at::equal(pool(hidden, include, Pooling::kCls, ClsPosition::kLast), last_.narrow(0, 0, 40)));
+  EXPECT_FALSE(at::equal(pool(hidden, include, Pooling::kCls), last_.narrow(0, 0, 40)));
+}
+
 TEST_F(PoolingGolden, MaxTakesTheLargestRealToken) {
   const auto [hidden, include] = batch(0, 40);
   const at::Tensor pooled = pool(hidden, include, Pooling::kMax);
@@ -106,7 +126,7 @@ TEST(Pool, TextWithoutIncludedTokensGetsZeros) {
   const at::Tensor hidden = at::randn({2, 3, 4, 5});
   at::Tensor include = at::ones({3, 4}, at::kBool);
   include[1].fill_(false);
-  for (const Pooling pooling : {Pooling::kMean, Pooling::kMax}) {
+  for (const Pooling pooling : {Pooling::kMean, Pooling::kMax, Pooling::kLast}) {
     const at::Tensor pooled = pool(hidden, include, pooling);
     EXPECT_TRUE(at::equal(pooled[1], at::zeros({2, 5})));
     EXPECT_TRUE(at::isfinite(pooled).all().item<bool>());
@@ -118,6 +138,14 @@ TEST(Pool, ClsIgnoresTheIncludeMask) {
   const at::Tensor hidden = at::randn({1, 2, 3, 4});
   const at::Tensor include = at::tensor({0, 1, 1, 0, 1, 1}, at::kLong).reshape({2, 3});
   EXPECT_TRUE(at::equal(pool(hidden, include, Pooling::kCls)[1][0], hidden[0][1][0]));
+}
+
+TEST(Pool, LastTakesTheLastIncludedToken) {
+  const at::Tensor hidden = at::randn({2, 2, 4, 3});
+  const at::Tensor include = at::tensor({1, 1, 0, 0, 1, 1, 1, 0}, at::kLong).reshape({2, 4});
+  const at::Tensor last = pool(hidden, include, Pooling::kLast);
+  EXPECT_TRUE(at::equal(last[0], hidden.select(1, 0).select(1, 1)));
+  EXPECT_TRUE(at::equal(last[1], hidden.select(1, 1).select(1, 2)));
 }
 
 TEST(Pool, RefusesNonReductionsAndMismatchedShapes) {
@@ -134,11 +162,12 @@ TEST(ParsePooling, KnownAndUnknownNames) {
   EXPECT_EQ(parse_pooling("cls"), Pooling::kCls);
   EXPECT_EQ(parse_pooling("mean"), Pooling::kMean);
   EXPECT_EQ(parse_pooling("max"), Pooling::kMax);
+  EXPECT_EQ(parse_pooling("last"), Pooling::kLast);
   EXPECT_EQ(parse_pooling("tokens"), Pooling::kTokens);
   EXPECT_EQ(parse_pooling("pooler"), Pooling::kPooler);
   const std::string message = test::error_message<std::invalid_argument>([] { parse_pooling("avg"); });
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "\"avg\"", message);
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "cls, mean, max, tokens or pooler", message);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "cls, mean, max, last, tokens or pooler", message);
 }
 
 }  // namespace

@@ -50,6 +50,18 @@ struct InputDescription {
   std::uint64_t end_record = 0;           // one past the last
 };
 
+// How the texts became model inputs (--prefix, --strip-text, --max-length,
+// each as given or from the bundle's defaults).
+struct TextPreparation {
+  std::string prefix;
+  bool strip_text = false;
+  std::uint64_t max_length = 0;  // tokens per text, framing included
+
+  bool operator==(const TextPreparation& other) const {
+    return prefix == other.prefix && strip_text == other.strip_text && max_length == other.max_length;
+  }
+};
+
 // A file a manifest covers, as it was committed.
 struct ManifestFile {
   std::string name;  // file name, in the manifest's directory
@@ -98,6 +110,9 @@ struct Manifest {
   VectorSource source;
   std::string postprocess = "none";  // e.g. "whiten:256,standardize,normalize:l2"
   InputDescription input;
+  // Absent from manifests written before it was recorded: read as the
+  // defaults (no prefix, no stripping, max_length 0 = unknown).
+  TextPreparation text;
   std::string format;                // "jsonl", "npy"; statistics: "npy"
   std::string output_dtype = "float32";  // float32, float16, int8, binary
   std::optional<Int8Ranges> int8_ranges;  // int8 outputs only; "int8_ranges" when present

@@ -7,12 +7,26 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "bert_embed/text/tokenizer.h"
 #include "bert_embed/text/tokenizer_description.h"
 
 namespace bert_embed {
+
+// bundle.json's "defaults": the options a model is meant to be run with (what
+// a sentence-transformers directory implies). Unset: bert-embed's own
+// default. The values are option values as on the command line, checked where
+// the options are (commands/embed.cc).
+struct BundleDefaults {
+  std::optional<std::string> pooling;    // --pooling
+  std::optional<std::string> layers;     // --layers
+  std::optional<std::string> normalize;  // --normalize
+  std::optional<std::size_t> max_length; // --max-length
+  std::optional<bool> strip_text;        // --strip-text
+  std::optional<std::string> prefix;     // --prefix
+};
 
 struct BundleInfo {
   std::filesystem::path dir;
@@ -25,6 +39,7 @@ struct BundleInfo {
   bool has_pooler = false;
   bool has_int8_model = false;  // model.int8.pt present
   TokenizerDescription tokenizer;  // bundle.json's tokenizer section
+  BundleDefaults defaults;
   std::string weights_sha256;
   // Every file of the bundle but bundle.json -> its sha256 (64 lowercase hex
   // digits); see bundle_files.h.

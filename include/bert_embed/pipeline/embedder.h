@@ -28,14 +28,16 @@ struct OutputSpec {
   std::vector<int> layers;  // hidden-state indices, in the order asked
   LayerAggregation aggregation = LayerAggregation::kNone;
   Pooling pooling = Pooling::kMean;
+  ClsPosition cls_position = ClsPosition::kFirst;  // the framing's classification token
   bool exclude_special = false;
   std::vector<std::string> slot_labels;  // one per output slot
   std::int64_t dim = 0;                  // width of a slot, before post-processing
 };
 
 // Resolves --layers, --layer-agg and --pooling against the model. Throws
-// std::invalid_argument for a layer spec out of range and for pooler on a
-// model without one.
+// std::invalid_argument for a layer spec out of range, for pooler on a model
+// without one and for cls on a model without a classification token
+// (framing none: GPT-2).
 OutputSpec plan_output(const std::string& layers, LayerAggregation aggregation, Pooling pooling,
                        bool exclude_special, const BundleInfo& info);
 

@@ -22,6 +22,10 @@ namespace bert_embed {
 struct TokenizeSettings {
   std::size_t max_length = 0;  // tokens per text, framing included; 0: no limit
   OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
+  // Put before the (first) text, after stripping: e5's "query: ".
+  std::string prefix{};
+  // Strip each text as Python's str.strip() does (sentence-transformers).
+  bool strip_text = false;
 };
 
 // Records [first, end) of the input, by 0-based record index.
@@ -31,7 +35,8 @@ struct RecordRange {
 };
 
 // Tokenizes one record: the encoding of its text (and pair) within the
-// settings. InputError naming the input and line when the text cannot be
+// settings. Spans index the line as read: the prefix's tokens have an empty
+// span at 0. InputError naming the input and line when the text cannot be
 // tokenized or is too long under OverflowPolicy::kError.
 TokenizedLine tokenize_record(InputRecord record, const Tokenizer& tokenizer, const TokenizeSettings& settings,
                               const std::string& input_name);

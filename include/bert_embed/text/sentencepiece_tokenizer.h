@@ -1,7 +1,8 @@
-// ALBERT's SentencePiece tokenizer, id for id as HuggingFace transformers'
-// slow AlbertTokenizer (v4.29) constructed from a spiece.model: its text
-// preprocessing, SentencePiece encoding and re-splitting of pieces that end
-// in a digit and a comma.
+// The SentencePiece tokenizers, id for id as HuggingFace transformers' slow
+// AlbertTokenizer and XLNetTokenizer (v4.29) constructed from a spiece.model
+// (their text preprocessing, SentencePiece encoding and re-splitting of
+// pieces that end in a digit and a comma), and XLMRobertaTokenizer (the text
+// as it is, fairseq's ids).
 #pragma once
 
 #include <cstddef>
@@ -25,6 +26,11 @@ struct SentencePieceOptions {
   bool remove_space = true;
   // Unless set, NFKD and drop combining characters.
   bool keep_accents = false;
+  // 1: XLMRobertaTokenizer's fairseq ids: <s>=0 <pad>=1 </s>=2 <unk>=3, a
+  // piece's id + 1 (SentencePiece's unknown piece 0 -> 3), <mask> = pieces
+  // + 1; the "``"/"''" quote rewriting and the digit-comma split, which
+  // XLMRobertaTokenizer does not do, are left out. 0: the model's own ids.
+  std::int64_t id_offset = 0;
   std::string unk_token = "<unk>";
   std::string sep_token = "[SEP]";
   std::string pad_token = "<pad>";
@@ -38,7 +44,9 @@ class SentencePieceTokenizer final : public PieceTokenizer {
   SentencePieceTokenizer(const std::filesystem::path& model_file, SentencePieceOptions options);
   ~SentencePieceTokenizer() override;
 
-  // spiece.model with the settings of tokenizer_config.json beside it (if any).
+  // spiece.model with the settings of tokenizer_config.json beside it (if
+  // any), or XLM-RoBERTa's sentencepiece.bpe.model (id_offset 1, text as it
+  // is).
   static std::unique_ptr<SentencePieceTokenizer> from_directory(const std::filesystem::path& dir);
   // model_file with these settings; the special tokens are the pieces at the
   // given ids (see make_tokenizer()).
@@ -53,6 +61,7 @@ class SentencePieceTokenizer final : public PieceTokenizer {
   // lines are bounded by the input reader's maximum line size.
   std::vector<Token> tokenize(std::string_view text, std::size_t max_tokens = kAllTokens) const override;
   std::string id_to_token(std::int64_t id) const override;
+  std::int64_t token_to_id(const std::string& token) const override;
   std::size_t vocab_size() const override;
   const SpecialTokenIds& special_ids() const override { return special_ids_; }
   const SentencePieceOptions& options() const { return options_; }
@@ -61,6 +70,7 @@ class SentencePieceTokenizer final : public PieceTokenizer {
   SentencePieceTokenizer(std::unique_ptr<SentencePieceModel> model, const std::filesystem::path& model_file,
                          SentencePieceOptions options);
   NormalizedText preprocess(const NormalizedText& text) const;
+  std::int64_t piece_id(int model_id) const;
   void append_digit_comma_pieces(std::string_view piece, Span span, Span comma_span,
                                  std::vector<Token>& out) const;
 

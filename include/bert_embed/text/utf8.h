@@ -56,6 +56,18 @@ inline std::size_t utf8_sequence_length(unsigned char lead) {
   return 4;
 }
 
+// Valid UTF-8 text without the leading and/or trailing whitespace that
+// Python's str.lstrip(), str.rstrip() and str.strip() remove (str.isspace()
+// characters).
+std::string_view lstrip_python_whitespace(std::string_view text);
+std::string_view rstrip_python_whitespace(std::string_view text);
+inline std::string_view strip_python_whitespace(std::string_view text) {
+  return rstrip_python_whitespace(lstrip_python_whitespace(text));
+}
+
+// Number of code points of valid UTF-8 text.
+std::size_t count_code_points(std::string_view text);
+
 // Decodes one code point at text[pos] of valid UTF-8 and advances pos.
 char32_t decode_utf8(std::string_view text, std::size_t& pos);
 

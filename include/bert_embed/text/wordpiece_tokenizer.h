@@ -72,6 +72,7 @@ class WordPieceTokenizer final : public PieceTokenizer {
   // one, is a single chunk.)
   std::vector<Token> tokenize(std::string_view text, std::size_t max_tokens = kAllTokens) const override;
   std::string id_to_token(std::int64_t id) const override;
+  std::int64_t token_to_id(const std::string& token) const override;
   std::size_t vocab_size() const override { return vocabulary_.size(); }
   const SpecialTokenIds& special_ids() const override { return special_ids_; }
   const WordPieceOptions& options() const { return options_; }
