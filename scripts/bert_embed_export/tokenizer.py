@@ -12,6 +12,8 @@ from .checkpoint import read_json
 from .errors import ExportError
 
 SPECIAL_NAMES = ("cls", "sep", "pad", "unk", "mask")
+# What AlbertTokenizer, XLNetTokenizer and XLMRobertaTokenizer wrap: <mask> strips on its left.
+MASK_STRIPS_LEFT = {"mask": (True, False)}
 
 
 class TokenizerFiles:
@@ -143,17 +145,23 @@ def boolean_setting(config: dict, field: str, default: Optional[bool], path: Pat
     return value
 
 
-def special_token(value, field: str, path: Path) -> Optional[Tuple[str, bool, bool]]:
+# (lstrip, rstrip) of a special token in AddedToken form.
+Strips = Tuple[bool, bool]
+
+
+def special_token(value, field: str, path: Path, wrapped: Optional[Strips] = None) -> Optional[Tuple[str, bool, bool]]:
     """(content, lstrip, rstrip) of a special token as tokenizer_config.json or
-    special_tokens_map.json give it: a serialized AddedToken strips the sides it says,
-    a plain string strips both (PreTrainedTokenizer.tokenize in HF 4.29.2)."""
+    special_tokens_map.json give it: a serialized AddedToken strips the sides it says;
+    a plain string strips both (PreTrainedTokenizer.tokenize in HF 4.29.2) unless the
+    tokenizer class wraps it in an AddedToken of its own (`wrapped`: RobertaTokenizer's
+    <mask> strips on its left only, its other special tokens on neither side)."""
     if value is None:
         return None
     if isinstance(value, dict):
         content = value.get("content")
         strips = (value.get("lstrip", False), value.get("rstrip", False))
     else:
-        content, strips = value, (True, True)
+        content, strips = value, wrapped or (True, True)
     if not isinstance(content, str) or not content or not all(isinstance(flag, bool) for flag in strips):
         raise ExportError(f"{path}: {field} must be a token string or an AddedToken object, got {value!r}")
     return content, strips[0], strips[1]
@@ -162,7 +170,8 @@ def special_token(value, field: str, path: Path) -> Optional[Tuple[str, bool, bo
 class TokenizerSource:
     """A checkpoint's tokenizer files as from_pretrained merges them."""
 
-    def __init__(self, directory: Path, special_defaults: Dict[str, Optional[str]]):
+    def __init__(self, directory: Path, special_defaults: Dict[str, Optional[str]],
+                 wrapped: Optional[Dict[str, Strips]] = None):
         self.directory = directory
         self.config_path = directory / "tokenizer_config.json"
         self.config = read_json(self.config_path) if self.config_path.exists() else {}
@@ -174,7 +183,7 @@ class TokenizerSource:
             field = name + "_token"
             origin = map_path if field in special_map else self.config_path
             value = special_map.get(field, self.config.get(field, default))
-            self.specials[name] = special_token(value, field, origin)
+            self.specials[name] = special_token(value, field, origin, (wrapped or {}).get(name))
         extra = special_map.get("additional_special_tokens", self.config.get("additional_special_tokens")) or []
         if not isinstance(extra, list):
             raise ExportError(f"{map_path}: additional_special_tokens must be a list, got {extra!r}")
@@ -220,9 +229,9 @@ class TokenizerSource:
 
 
 def read_wordpiece(directory: Path, special_defaults: Dict[str, Optional[str]], framing: str,
-                   required: Tuple[str, ...] = ("cls", "sep", "pad", "unk")) -> TokenizerFiles:
+                   wrapped: Optional[Dict[str, Strips]] = None) -> TokenizerFiles:
     """BertTokenizer's vocab.txt (or a WordPiece tokenizer.json) and settings."""
-    source = TokenizerSource(directory, special_defaults)
+    source = TokenizerSource(directory, special_defaults, wrapped)
     vocab_txt = directory / "vocab.txt"
     tokenizer_json = directory / "tokenizer.json"
     files = [path for path in (vocab_txt, tokenizer_json) if path.is_file()]
@@ -238,15 +247,16 @@ def read_wordpiece(directory: Path, special_defaults: Dict[str, Optional[str]], 
         "strip_accents": do_lower_case if strip_accents is None else strip_accents,
         "tokenize_chinese_chars": source.setting("tokenize_chinese_chars", True),
     }
-    return source.finish("wordpiece", files, vocab, settings, framing, required)
+    return source.finish("wordpiece", files, vocab, settings, framing, ("cls", "sep", "pad", "unk"))
 
 
 def read_sentencepiece(directory: Path, model_file: str, special_defaults: Dict[str, Optional[str]], framing: str,
-                       fairseq: bool = False, lower_case_default: bool = True) -> TokenizerFiles:
+                       wrapped: Dict[str, Strips], fairseq: bool = False,
+                       lower_case_default: bool = True) -> TokenizerFiles:
     """AlbertTokenizer / XLNetTokenizer (the text preprocessed as the settings say), or
     with `fairseq` XLMRobertaTokenizer: pieces as SentencePiece splits the raw text, ids
     shifted by one behind <s> <pad> </s> <unk>, <mask> after the last piece."""
-    source = TokenizerSource(directory, special_defaults)
+    source = TokenizerSource(directory, special_defaults, wrapped)
     path = directory / model_file
     if not path.is_file():
         raise ExportError(f"{directory}: no {model_file} (the SentencePiece model)")
@@ -267,9 +277,9 @@ def read_sentencepiece(directory: Path, model_file: str, special_defaults: Dict[
 
 
 def read_bpe(directory: Path, special_defaults: Dict[str, Optional[str]], framing: str,
-             required: Tuple[str, ...]) -> TokenizerFiles:
+             required: Tuple[str, ...], wrapped: Dict[str, Strips]) -> TokenizerFiles:
     """RobertaTokenizer / GPT2Tokenizer: byte-level BPE from vocab.json and merges.txt."""
-    source = TokenizerSource(directory, special_defaults)
+    source = TokenizerSource(directory, special_defaults, wrapped)
     vocab_json = directory / "vocab.json"
     merges = directory / "merges.txt"
     for path in (vocab_json, merges):

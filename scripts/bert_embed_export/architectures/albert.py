@@ -8,7 +8,7 @@ from ..architecture import register
 from ..config import ModelConfig
 from ..errors import ExportError
 from ..layers import HiddenStateEncoder
-from ..tokenizer import TokenizerFiles, read_sentencepiece
+from ..tokenizer import MASK_STRIPS_LEFT, TokenizerFiles, read_sentencepiece
 from .bert import BertArchitecture, BertStyleEncoder
 
 
@@ -51,7 +51,7 @@ class AlbertArchitecture(BertArchitecture):
         return {**super().embedding_modules(), "embedding_projection": ["encoder.embedding_hidden_mapping_in"]}
 
     def read_tokenizer(self, directory: Path) -> TokenizerFiles:
-        return read_sentencepiece(directory, "spiece.model", self.special_tokens, self.framing)
+        return read_sentencepiece(directory, "spiece.model", self.special_tokens, self.framing, MASK_STRIPS_LEFT)
 
 
 register(AlbertArchitecture())

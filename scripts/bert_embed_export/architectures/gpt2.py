@@ -147,7 +147,8 @@ class GPT2Architecture(Architecture):
         ]
 
     def read_tokenizer(self, directory: Path) -> TokenizerFiles:
-        tokenizer = read_bpe(directory, self.special_tokens, self.framing, ("unk",))
+        tokenizer = read_bpe(directory, self.special_tokens, self.framing, ("unk",),
+                             {name: (False, False) for name in self.special_tokens})
         # GPT-2 has no padding token: batches are padded with <|endoftext|>, which the
         # attention mask and the causal mask keep away from every real token.
         if tokenizer.special_ids["pad"] < 0:

@@ -14,7 +14,7 @@ from ..config import ModelConfig
 from ..layers import HiddenStateEncoder, padding_bias
 from ..tokenizer import TokenizerFiles, read_wordpiece
 from .bert import BertStyleEncoder
-from .roberta import RobertaArchitecture
+from .roberta import ROBERTA_STRIPS, RobertaArchitecture
 
 # MPNetEncoder.compute_position_bias calls relative_position_bucket with its defaults,
 # whatever relative_attention_num_buckets says (which sizes only the bias table).
@@ -92,7 +92,7 @@ class MPNetArchitecture(RobertaArchitecture):
             ("relative_attention_num_buckets", self.num_buckets(config), "encoder.relative_attention_bias.weight", 0)]
 
     def read_tokenizer(self, directory: Path) -> TokenizerFiles:
-        return read_wordpiece(directory, self.special_tokens, self.framing)
+        return read_wordpiece(directory, self.special_tokens, self.framing, ROBERTA_STRIPS)
 
 
 register(MPNetArchitecture())

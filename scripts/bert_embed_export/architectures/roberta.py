@@ -7,11 +7,14 @@ from pathlib import Path
 from ..architecture import register
 from ..config import ModelConfig
 from ..errors import ExportError
-from ..tokenizer import TokenizerFiles, read_bpe, read_sentencepiece
+from ..tokenizer import MASK_STRIPS_LEFT, TokenizerFiles, read_bpe, read_sentencepiece
 from .bert import BertArchitecture
 
 ROBERTA_SPECIAL_TOKENS = {"cls": "<s>", "sep": "</s>", "pad": "<pad>", "unk": "<unk>", "mask": "<mask>",
                           "bos": "<s>", "eos": "</s>"}
+# RobertaTokenizer and MPNetTokenizer wrap every special token given as a string in an
+# AddedToken that strips nothing, except <mask>, which strips on its left.
+ROBERTA_STRIPS = {**{name: (False, False) for name in ROBERTA_SPECIAL_TOKENS}, **MASK_STRIPS_LEFT}
 
 
 class RobertaArchitecture(BertArchitecture):
@@ -37,7 +40,7 @@ class RobertaArchitecture(BertArchitecture):
         return config.pad_token_id
 
     def read_tokenizer(self, directory: Path) -> TokenizerFiles:
-        return read_bpe(directory, self.special_tokens, self.framing, ("cls", "sep", "pad", "unk"))
+        return read_bpe(directory, self.special_tokens, self.framing, ("cls", "sep", "pad", "unk"), ROBERTA_STRIPS)
 
 
 class XLMRobertaArchitecture(RobertaArchitecture):
@@ -47,7 +50,7 @@ class XLMRobertaArchitecture(RobertaArchitecture):
 
     def read_tokenizer(self, directory: Path) -> TokenizerFiles:
         return read_sentencepiece(directory, "sentencepiece.bpe.model", self.special_tokens, self.framing,
-                                  fairseq=True)
+                                  MASK_STRIPS_LEFT, fairseq=True)
 
 
 register(RobertaArchitecture())

@@ -17,7 +17,7 @@ from ..architecture import Architecture, SizeCheck, WeightSource, register
 from ..config import ModelConfig
 from ..errors import ExportError
 from ..layers import ACTIVATIONS, Float32LayerNorm, HiddenStateEncoder, padding_bias
-from ..tokenizer import TokenizerFiles, read_sentencepiece
+from ..tokenizer import MASK_STRIPS_LEFT, TokenizerFiles, read_sentencepiece
 
 
 def relative_sinusoids(max_positions: int, width: int) -> Tensor:
@@ -188,7 +188,7 @@ class XLNetArchitecture(Architecture):
         ]
 
     def read_tokenizer(self, directory: Path) -> TokenizerFiles:
-        return read_sentencepiece(directory, "spiece.model", self.special_tokens, self.framing,
+        return read_sentencepiece(directory, "spiece.model", self.special_tokens, self.framing, MASK_STRIPS_LEFT,
                                   lower_case_default=False)
 
 
