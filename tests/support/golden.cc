@@ -75,7 +75,7 @@ std::int64_t Golden::pad_id() const {
   std::ifstream in(config);
   if (!in) throw std::runtime_error("cannot open " + config.string());
   const nlohmann::json fields = nlohmann::json::parse(in);
-  const nlohmann::json& pad = fields.at("pad_token_id");
+  const nlohmann::json pad = fields.value("pad_token_id", nlohmann::json());
   return (pad.is_null() ? fields.at("eos_token_id") : pad).get<std::int64_t>();
 }
 
