@@ -6,6 +6,7 @@ that defines an Architecture subclass and calls register() on an instance: the
 config.json fields it reads, its HF parameter names, how its module is built,
 its tokenizer and framing."""
 
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +100,7 @@ def register(architecture: Architecture) -> Architecture:
 
 
 def architecture_for(raw: dict, origin: str) -> Architecture:
-    from . import architectures  # noqa: F401  (registers every module of the package)
+    importlib.import_module(f"{__package__}.architectures")  # registers every module of the package
     model_type = raw.get("model_type")
     supported = ", ".join(f'"{name}"' for name in sorted(ARCHITECTURES))
     if model_type is None:

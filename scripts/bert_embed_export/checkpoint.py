@@ -9,10 +9,10 @@ import os
 import struct
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .errors import ExportError
 

@@ -99,6 +99,8 @@ class XLNetEncoder(HiddenStateEncoder):
                           dtype: torch.dtype) -> Dict[str, Tensor]:
         batch = input_ids.size(0)
         seq = input_ids.size(1)
+        # XLNet's attention runs in the activations' dtype (its position projection is a
+        # Linear that int8 quantizes), whatever bfloat16_attention says.
         dtype = self.word_embeddings.weight.dtype
         same = (token_type_ids.view(batch, 1, seq, 1) == token_type_ids.view(batch, 1, 1, seq))
         return {
