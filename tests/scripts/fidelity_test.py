@@ -6,6 +6,7 @@ Run by CTest with Debian's python3-pytest; fixtures from $BERT_EMBED_FIXTURES.""
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -107,6 +108,30 @@ def test_matches_the_goldens(encoders, corpus):
             error = max_error(module, golden, pad_id, batched)
             print(f"{model} {corpus} {name} {'batched' if batched else 'one by one'}: max abs error {error:.2e}")
             assert error <= TOLERANCE, (name, batched, error)
+
+
+@pytest.mark.parametrize("corpus", ["english", "multilingual", "edge_cases"])
+def test_sentence_transformers_defaults_give_its_vectors(tmp_path, corpus):
+    """The bundle's defaults (cls of the last layer, L2-normalized) applied to the
+    scripted module give SentenceTransformer.encode's vectors (golden sentence.npy)."""
+    bundle = tmp_path / "bundle"
+    exporter = subprocess.run(["/usr/bin/python3", str(ROOT / "scripts" / "export_model.py"),
+                               str(FIXTURES / "models" / "st-tiny-bert-cls"), str(bundle)],
+                              capture_output=True, text=True)
+    assert exporter.returncode == 0, exporter.stderr
+    info = json.loads((bundle / "bundle.json").read_text())
+    defaults = info["defaults"]
+    assert (defaults["pooling"], defaults["layers"], defaults["normalize"]) == ("cls", "-1", "l2")
+    module = torch.jit.load(str(bundle / "model.pt"))
+    golden = FIXTURES / "goldens" / "st-tiny-bert-cls" / corpus
+    lines = golden_lines(golden)
+    assert all(len(ids) <= defaults["max_length"] for ids, _ in lines)
+    expected = np.load(golden / "sentence.npy")
+    with torch.inference_mode():
+        last_layer = info["num_layers"] + 1 + int(defaults["layers"])  # "-1": the last hidden state
+        hidden, _ = module.encode(*right_padded(lines, 0), [last_layer], False)
+    vectors = torch.nn.functional.normalize(hidden[0, :, 0], dim=-1).numpy()
+    assert float(np.abs(vectors - expected).max()) <= 1e-5
 
 
 if __name__ == "__main__":
