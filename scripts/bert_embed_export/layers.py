@@ -62,19 +62,41 @@ def per_head(bias: Tensor, num_heads: int) -> Tensor:
     return bias.view(batch, 1, rows, seq).expand(batch, num_heads, rows, seq).reshape(batch * num_heads, rows, seq)
 
 
+def fused_attention(qkv: Tensor, attention_bias: Tensor, num_heads: int, scale: float) -> Tensor:
+    """Scaled dot-product attention from fused query/key/value projections qkv [batch, seq,
+    3 * width]; attention_bias [batch * heads, 1 or seq, seq] is added to the scaled scores.
+    The products run in attention_bias's dtype; the result [batch, seq, width] has qkv's."""
+    batch = qkv.size(0)
+    seq = qkv.size(1)
+    width = qkv.size(2) // 3
+    head_size = width // num_heads
+    # Each relayout below is one copy: to() makes it when it changes the dtype
+    # (reshape is then a view), else to() is a no-op and reshape makes it.
+    # [3, batch * heads, seq, head]; q, k, v are views of it.
+    heads = (qkv.view(batch, seq, 3, num_heads, head_size)
+             .permute(2, 0, 3, 1, 4)
+             .to(attention_bias.dtype, memory_format=torch.contiguous_format)
+             .reshape(3, batch * num_heads, seq, head_size))
+    scores = torch.baddbmm(attention_bias, heads[0], heads[1].transpose(1, 2), alpha=scale)
+    return (torch.bmm(torch.softmax(scores, dim=-1), heads[2])
+            .view(batch, num_heads, seq, head_size)
+            .transpose(1, 2)
+            .to(qkv.dtype, memory_format=torch.contiguous_format)
+            .reshape(batch, seq, width))
+
+
 class TransformerLayer(nn.Module):
     """One post-LayerNorm transformer layer in eval mode: BertLayer, AlbertLayer,
     DistilBERT's TransformerBlock, MPNetLayer. Query, key and value projections are
     fused into one matrix product."""
 
-    __constants__ = ["num_heads", "head_size", "scale"]
+    __constants__ = ["num_heads", "scale"]
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         hidden = config.hidden_size
         self.num_heads = config.num_heads
-        self.head_size = hidden // config.num_heads
-        self.scale = 1.0 / math.sqrt(self.head_size)
+        self.scale = 1.0 / math.sqrt(hidden // config.num_heads)
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.attention_output = nn.Linear(hidden, hidden)
         self.attention_norm = Float32LayerNorm(hidden, eps=config.layer_norm_eps)
@@ -86,24 +108,7 @@ class TransformerLayer(nn.Module):
     def forward(self, hidden: Tensor, context: Dict[str, Tensor]) -> Tensor:
         """hidden [batch, seq, width]; context["attention_bias"] [batch * heads, 1 or seq,
         seq] is added to the scaled attention scores. The attention products run in its dtype."""
-        attention_bias = context["attention_bias"]
-        batch = hidden.size(0)
-        seq = hidden.size(1)
-        width = hidden.size(2)
-        # Each relayout below is one copy: to() makes it when it changes the dtype
-        # (reshape is then a view), else to() is a no-op and reshape makes it.
-        # [3, batch * heads, seq, head]; q, k, v are views of it.
-        qkv = (self.qkv(hidden)
-               .view(batch, seq, 3, self.num_heads, self.head_size)
-               .permute(2, 0, 3, 1, 4)
-               .to(attention_bias.dtype, memory_format=torch.contiguous_format)
-               .reshape(3, batch * self.num_heads, seq, self.head_size))
-        scores = torch.baddbmm(attention_bias, qkv[0], qkv[1].transpose(1, 2), alpha=self.scale)
-        context_vectors = (torch.bmm(torch.softmax(scores, dim=-1), qkv[2])
-                           .view(batch, self.num_heads, seq, self.head_size)
-                           .transpose(1, 2)
-                           .to(hidden.dtype, memory_format=torch.contiguous_format)
-                           .reshape(batch, seq, width))
+        context_vectors = fused_attention(self.qkv(hidden), context["attention_bias"], self.num_heads, self.scale)
         attended = self.attention_norm(self.attention_output(context_vectors) + hidden)
         return self.output_norm(self.output(self.activation(self.intermediate(attended))) + attended)
 

@@ -13,19 +13,18 @@ from torch import Tensor, nn
 
 from ..architecture import Architecture, SizeCheck, WeightSource, register
 from ..config import ModelConfig
-from ..layers import ACTIVATIONS, Float32LayerNorm, HiddenStateEncoder, padding_bias, per_head
+from ..layers import ACTIVATIONS, Float32LayerNorm, HiddenStateEncoder, fused_attention, padding_bias, per_head
 from ..tokenizer import TokenizerFiles, read_bpe
 
 
 class GPT2Block(nn.Module):
-    __constants__ = ["num_heads", "head_size", "scale"]
+    __constants__ = ["num_heads", "scale"]
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         hidden = config.hidden_size
         self.num_heads = config.num_heads
-        self.head_size = hidden // config.num_heads
-        self.scale = 1.0 / math.sqrt(self.head_size)
+        self.scale = 1.0 / math.sqrt(hidden // config.num_heads)
         self.attention_norm = Float32LayerNorm(hidden, eps=config.layer_norm_eps)
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.attention_output = nn.Linear(hidden, hidden)
@@ -36,21 +35,8 @@ class GPT2Block(nn.Module):
 
     def forward(self, hidden: Tensor, context: Dict[str, Tensor]) -> Tensor:
         """context["attention_bias"]: [batch * heads, seq, seq], causal and padding."""
-        attention_bias = context["attention_bias"]
-        batch = hidden.size(0)
-        seq = hidden.size(1)
-        width = hidden.size(2)
-        qkv = (self.qkv(self.attention_norm(hidden))
-               .view(batch, seq, 3, self.num_heads, self.head_size)
-               .permute(2, 0, 3, 1, 4)
-               .to(attention_bias.dtype, memory_format=torch.contiguous_format)
-               .reshape(3, batch * self.num_heads, seq, self.head_size))
-        scores = torch.baddbmm(attention_bias, qkv[0], qkv[1].transpose(1, 2), alpha=self.scale)
-        attended = (torch.bmm(torch.softmax(scores, dim=-1), qkv[2])
-                    .view(batch, self.num_heads, seq, self.head_size)
-                    .transpose(1, 2)
-                    .to(hidden.dtype, memory_format=torch.contiguous_format)
-                    .reshape(batch, seq, width))
+        attended = fused_attention(self.qkv(self.attention_norm(hidden)), context["attention_bias"], self.num_heads,
+                                   self.scale)
         hidden = self.attention_output(attended) + hidden
         return hidden + self.output(self.activation(self.intermediate(self.mlp_norm(hidden))))
 
