@@ -62,14 +62,13 @@ def per_head(bias: Tensor, num_heads: int) -> Tensor:
     return bias.view(batch, 1, rows, seq).expand(batch, num_heads, rows, seq).reshape(batch * num_heads, rows, seq)
 
 
-def fused_attention(qkv: Tensor, attention_bias: Tensor, num_heads: int, scale: float) -> Tensor:
+def fused_attention(qkv: Tensor, attention_bias: Tensor, num_heads: int, head_size: int, scale: float) -> Tensor:
     """Scaled dot-product attention from fused query/key/value projections qkv [batch, seq,
     3 * width]; attention_bias [batch * heads, 1 or seq, seq] is added to the scaled scores.
     The products run in attention_bias's dtype; the result [batch, seq, width] has qkv's."""
     batch = qkv.size(0)
     seq = qkv.size(1)
-    width = qkv.size(2) // 3
-    head_size = width // num_heads
+    width = num_heads * head_size
     # Each relayout below is one copy: to() makes it when it changes the dtype
     # (reshape is then a view), else to() is a no-op and reshape makes it.
     # [3, batch * heads, seq, head]; q, k, v are views of it.
@@ -90,13 +89,14 @@ class TransformerLayer(nn.Module):
     DistilBERT's TransformerBlock, MPNetLayer. Query, key and value projections are
     fused into one matrix product."""
 
-    __constants__ = ["num_heads", "scale"]
+    __constants__ = ["num_heads", "head_size", "scale"]
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         hidden = config.hidden_size
         self.num_heads = config.num_heads
-        self.scale = 1.0 / math.sqrt(hidden // config.num_heads)
+        self.head_size = hidden // config.num_heads
+        self.scale = 1.0 / math.sqrt(self.head_size)
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.attention_output = nn.Linear(hidden, hidden)
         self.attention_norm = Float32LayerNorm(hidden, eps=config.layer_norm_eps)
@@ -108,7 +108,8 @@ class TransformerLayer(nn.Module):
     def forward(self, hidden: Tensor, context: Dict[str, Tensor]) -> Tensor:
         """hidden [batch, seq, width]; context["attention_bias"] [batch * heads, 1 or seq,
         seq] is added to the scaled attention scores. The attention products run in its dtype."""
-        context_vectors = fused_attention(self.qkv(hidden), context["attention_bias"], self.num_heads, self.scale)
+        context_vectors = fused_attention(self.qkv(hidden), context["attention_bias"], self.num_heads,
+                                          self.head_size, self.scale)
         attended = self.attention_norm(self.attention_output(context_vectors) + hidden)
         return self.output_norm(self.output(self.activation(self.intermediate(attended))) + attended)
 

@@ -18,13 +18,14 @@ from ..tokenizer import TokenizerFiles, read_bpe
 
 
 class GPT2Block(nn.Module):
-    __constants__ = ["num_heads", "scale"]
+    __constants__ = ["num_heads", "head_size", "scale"]
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         hidden = config.hidden_size
         self.num_heads = config.num_heads
-        self.scale = 1.0 / math.sqrt(hidden // config.num_heads)
+        self.head_size = hidden // config.num_heads
+        self.scale = 1.0 / math.sqrt(self.head_size)
         self.attention_norm = Float32LayerNorm(hidden, eps=config.layer_norm_eps)
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.attention_output = nn.Linear(hidden, hidden)
@@ -36,7 +37,7 @@ class GPT2Block(nn.Module):
     def forward(self, hidden: Tensor, context: Dict[str, Tensor]) -> Tensor:
         """context["attention_bias"]: [batch * heads, seq, seq], causal and padding."""
         attended = fused_attention(self.qkv(self.attention_norm(hidden)), context["attention_bias"], self.num_heads,
-                                   self.scale)
+                                   self.head_size, self.scale)
         hidden = self.attention_output(attended) + hidden
         return hidden + self.output(self.activation(self.intermediate(self.mlp_norm(hidden))))
 
