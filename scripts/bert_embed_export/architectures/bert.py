@@ -2,7 +2,7 @@
 architectures (ALBERT, RoBERTa, XLM-RoBERTa, DistilBERT, ELECTRA, MPNet) build on."""
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -28,7 +28,8 @@ class BertStyleEncoder(HiddenStateEncoder):
     __constants__ = ["num_layers", "num_heads", "max_positions", "types_from_input", "position_padding_idx"]
 
     def __init__(self, config: ModelConfig, has_pooler: bool, token_types: str = "input",
-                 position_padding_idx: int = -1, projection: bool = False, layers_per_block: List[int] = None):
+                 position_padding_idx: int = -1, projection: bool = False,
+                 layers_per_block: Optional[List[int]] = None):
         layers_per_block = layers_per_block or [1] * config.num_layers
         super().__init__(config, [TransformerLayer(config) for _ in layers_per_block], layers_per_block, has_pooler)
         self.types_from_input = token_types == "input"
