@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Downloads a BERT or ALBERT checkpoint from the HuggingFace hub and exports it
+# Downloads a checkpoint (an architecture scripts/export_model.py knows) from the HuggingFace hub and exports it
 # as a bert-embed bundle with scripts/export_model.py.
 #   scripts/fetch_model.sh NAME [BUNDLE_DIR] [export_model.py options, e.g. --int8 --force]
 # NAME is a hub model id (bert-base-uncased, google/bert_uncased_L-2_H-128_A-2).
