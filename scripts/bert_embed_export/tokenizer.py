@@ -216,7 +216,13 @@ class TokenizerSource:
             else:
                 special_ids[name] = -1
         no_split: Dict[str, dict] = {}
-        every_special = [token for token in self.specials.values() if token is not None] + self.additional
+        # A directory save_pretrained wrote (special_tokens_map.json, added_tokens.json) is
+        # loaded as from_pretrained loads it: its special tokens are no-split tokens. Without
+        # those files the tokenizer is the one the BERT and ALBERT goldens were made with,
+        # constructed directly, which cuts out no literal special token (ALBERT splits a
+        # literal "[CLS]" into pieces; BERT keeps it whole by its own never_split).
+        every_special = ([token for token in self.specials.values() if token is not None] + self.additional
+                         if self.extra_files else [])
         for content, lstrip, rstrip in every_special:
             if content in vocab and content not in no_split:
                 no_split[content] = {"content": content, "id": vocab[content], "lstrip": lstrip, "rstrip": rstrip}

@@ -258,6 +258,16 @@ def test_architecture_tokenizer_section(tmp_path, model):
         assert strips == {"<|endoftext|>": (False, False)}
 
 
+@pytest.mark.parametrize("model", ["tiny-uncased", "tiny-albert"])
+def test_a_directory_without_special_tokens_map_has_no_no_split_tokens(tmp_path, model):
+    """The BERT and ALBERT goldens were made with directly constructed tokenizers, which
+    cut out no literal special token: ALBERT splits "[CLS]" of the text into pieces."""
+    bundle = tmp_path / "bundle"
+    assert export(FIXTURES / "models" / model, bundle).returncode == 0
+    section = json.loads((bundle / "bundle.json").read_text())["tokenizer"]
+    assert section["added_tokens"] == [] and section["framing"] == "bert"
+
+
 def st_copy(tmp_path: Path) -> Path:
     return copy_model(tmp_path, "st-tiny-bert-cls")
 
