@@ -26,16 +26,22 @@ import numpy as np
 import torch
 
 
-def read_golden(directory: Path) -> Tuple[List[List[int]], np.ndarray, np.ndarray, np.ndarray]:
-    with open(directory / "ids.jsonl", encoding="utf-8") as stream:
-        ids = [json.loads(line) for line in stream if line.strip()]
+def read_golden(directory: Path) -> Tuple[List[List[int]], List[List[int]], np.ndarray, np.ndarray, np.ndarray]:
+    """ids and token types per line (tokens.jsonl where the golden has one: sentence pairs
+    have types 0 and 1, XLNet's 2), every hidden state, the line offsets and the pooler."""
+    tokens = directory / "tokens.jsonl"
+    with open(tokens if tokens.exists() else directory / "ids.jsonl", encoding="utf-8") as stream:
+        records = [json.loads(line) for line in stream if line.strip()]
+    ids = [record["ids"] if isinstance(record, dict) else record for record in records]
+    types = [record.get("token_type_ids") or [0] * len(record["ids"]) if isinstance(record, dict)
+             else [0] * len(record) for record in records]
     hidden = np.load(directory / "hidden.npy")
     offsets = np.load(directory / "offsets.npy")
     pooler_path = directory / "pooler.npy"
     pooler = np.load(pooler_path) if pooler_path.exists() else None
     if len(offsets) != len(ids) + 1:
         raise SystemExit(f"{directory}: {len(ids)} lines in ids.jsonl but {len(offsets) - 1} in offsets.npy")
-    return ids, hidden, offsets, pooler
+    return ids, types, hidden, offsets, pooler
 
 
 def verify_sha256(bundle: Path, name: str, info: dict) -> None:
@@ -52,8 +58,8 @@ def verify_sha256(bundle: Path, name: str, info: dict) -> None:
         raise SystemExit(f"{bundle / name}: sha256 {digest.hexdigest()} but bundle.json records {recorded}")
 
 
-def run_batches(module, ids: List[List[int]], batch_size: int, pad_id: int, dtype: torch.dtype,
-                order: List[int]) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+def run_batches(module, ids: List[List[int]], types: List[List[int]], batch_size: int, pad_id: int,
+                dtype: torch.dtype, order: List[int]) -> Tuple[List[np.ndarray], List[np.ndarray]]:
     """Hidden states [layers+1, length, hidden] and pooler output per line, in input order."""
     hidden = [None] * len(ids)
     pooled = [None] * len(ids)
@@ -62,11 +68,13 @@ def run_batches(module, ids: List[List[int]], batch_size: int, pad_id: int, dtyp
         width = max(len(ids[line]) for line in lines)
         input_ids = torch.full((len(lines), width), pad_id, dtype=torch.int64)
         mask = torch.zeros((len(lines), width), dtype=torch.int64)
+        token_types = torch.zeros((len(lines), width), dtype=torch.int64)
         for row, line in enumerate(lines):
             input_ids[row, :len(ids[line])] = torch.tensor(ids[line])
+            token_types[row, :len(ids[line])] = torch.tensor(types[line])
             mask[row, :len(ids[line])] = 1
         with torch.inference_mode():
-            states, pooler = module(input_ids, mask, torch.zeros_like(input_ids))
+            states, pooler = module(input_ids, mask, token_types)
         states = states.to(torch.float32).numpy()
         pooler = pooler.to(torch.float32).numpy()
         for row, line in enumerate(lines):
@@ -83,18 +91,20 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def compare(name: str, hidden: List[np.ndarray], pooled: List[np.ndarray], golden_hidden: np.ndarray,
             offsets: np.ndarray, golden_pooler) -> dict:
-    ours = np.concatenate(hidden, axis=1)
+    """Lines without tokens (GPT-2 on an empty line) have no hidden states in the goldens
+    and NaN pooled rows: they are left out."""
+    lines = [i for i in range(len(hidden)) if hidden[i] is not None]
+    ours = np.concatenate([hidden[i] for i in lines], axis=1)
     token_cosine = cosine(ours, golden_hidden)
-    mean_cosine = cosine(np.stack([h[-1].mean(0) for h in hidden]),
-                         np.stack([golden_hidden[-1, offsets[i]:offsets[i + 1]].mean(0)
-                                   for i in range(len(hidden))]))
+    mean_cosine = cosine(np.stack([hidden[i][-1].mean(0) for i in lines]),
+                         np.stack([golden_hidden[-1, offsets[i]:offsets[i + 1]].mean(0) for i in lines]))
     result = {"mode": name, "hidden_max_abs": float(np.abs(ours - golden_hidden).max()),
               "token_cosine_min": float(token_cosine.min()), "token_cosine_mean": float(token_cosine.mean()),
               "mean_pooled_cosine_min": float(mean_cosine.min())}
-    if golden_pooler is not None and pooled[0] is not None:
-        ours_pooler = np.stack(pooled)
-        result["pooler_max_abs"] = float(np.abs(ours_pooler - golden_pooler).max())
-        result["pooler_cosine_min"] = float(cosine(ours_pooler, golden_pooler).min())
+    if golden_pooler is not None and pooled[lines[0]] is not None:
+        ours_pooler = np.stack([pooled[i] for i in lines])
+        result["pooler_max_abs"] = float(np.abs(ours_pooler - golden_pooler[lines]).max())
+        result["pooler_cosine_min"] = float(cosine(ours_pooler, golden_pooler[lines]).min())
     return result
 
 
@@ -126,14 +136,15 @@ def main(argv: List[str]) -> int:
 
     failed = False
     for golden in args.goldens:
-        ids, golden_hidden, offsets, golden_pooler = read_golden(golden)
+        ids, types, golden_hidden, offsets, golden_pooler = read_golden(golden)
         if not info["has_pooler"]:
             golden_pooler = None
-        shuffled = list(range(len(ids)))
+        with_tokens = [line for line in range(len(ids)) if ids[line]]
+        shuffled = list(with_tokens)
         random.Random(args.seed).shuffle(shuffled)
-        for mode, batch_size, order in (("single", 1, list(range(len(ids)))),
+        for mode, batch_size, order in (("single", 1, with_tokens),
                                         (f"batch{args.batch_size}", args.batch_size, shuffled)):
-            hidden, pooled = run_batches(module, ids, batch_size, pad_id, dtype, order)
+            hidden, pooled = run_batches(module, ids, types, batch_size, pad_id, dtype, order)
             result = compare(mode, hidden, pooled, golden_hidden, offsets, golden_pooler)
             if exact:
                 ok = result["hidden_max_abs"] <= args.tolerance and result.get("pooler_max_abs", 0) <= args.tolerance

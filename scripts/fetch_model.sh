@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Downloads a BERT or ALBERT checkpoint from the HuggingFace hub and exports it
+# Downloads a checkpoint (an architecture scripts/export_model.py knows) from the HuggingFace hub and exports it
 # as a bert-embed bundle with scripts/export_model.py.
 #   scripts/fetch_model.sh NAME [BUNDLE_DIR] [export_model.py options, e.g. --int8 --force]
 # NAME is a hub model id (bert-base-uncased, google/bert_uncased_L-2_H-128_A-2).
@@ -51,7 +51,7 @@ fi
 
 offline() {
   die "cannot reach $hub ($1; is this machine offline?)" \
-    "Download the checkpoint elsewhere (config.json; vocab.txt, tokenizer.json or spiece.model;" \
+    "Download the checkpoint elsewhere (config.json; the tokenizer files;" \
     "tokenizer_config.json; model.safetensors or pytorch_model.bin) and export that local" \
     "HuggingFace directory instead:" \
     "  scripts/export_model.py /path/to/checkpoint models/$name"
@@ -80,6 +80,7 @@ fetch() {
   local file=$1 target=$cache/$1 status
   shift
   [ -s "$target" ] && return 0
+  mkdir -p "$(dirname "$target")"
   status=$(request "$target.part" "$hub/$name/resolve/main/$file" "$@") || exit 1
   if [ "$status" = 200 ]; then
     mv "$target.part" "$target" || die "cannot write $target"
@@ -100,10 +101,18 @@ on_hub() {
 mkdir -p "$cache"
 trap 'rmdir "$cache" 2>/dev/null || true' EXIT  # leaves no empty cache behind a failure
 # The first request has no retries so that an offline machine gives up at once.
-fetch config.json --silent || die "$hub/$name has no config.json; is it a BERT or ALBERT model?"
-for file in tokenizer_config.json vocab.txt tokenizer.json spiece.model; do
+fetch config.json --silent || die "$hub/$name has no config.json; is it a transformers model?"
+# Whatever tokenizer files the architecture uses (WordPiece, SentencePiece, byte-level
+# BPE), and a sentence-transformers directory's module files where there are some.
+for file in tokenizer_config.json special_tokens_map.json added_tokens.json vocab.txt tokenizer.json \
+  spiece.model sentencepiece.bpe.model vocab.json merges.txt modules.json; do
   fetch "$file" --silent --retry 3 || true
 done
+if [ -s "$cache/modules.json" ]; then
+  for file in sentence_bert_config.json 1_Pooling/config.json; do
+    fetch "$file" --silent --retry 3 || true
+  done
+fi
 weights=
 for file in model.safetensors pytorch_model.bin; do
   if on_hub "$file"; then

@@ -314,7 +314,8 @@ BundleInfo read_bundle_info(const fs::path& dir) {
 
   BundleInfo info;
   info.dir = dir;
-  info.architecture = bundle.one_of("architecture", {"bert", "albert"});
+  info.architecture = bundle.one_of(
+      "architecture", {"bert", "albert", "roberta", "xlm-roberta", "distilbert", "electra", "mpnet", "gpt2", "xlnet"});
   info.num_layers = bundle.positive_int("num_layers");
   info.hidden_size = bundle.positive_int("hidden_size");
   info.embedding_size = bundle.positive_int("embedding_size");

@@ -131,7 +131,8 @@ void check_embedding_matches(const BundleInfo& info, const torch::jit::Module& m
     throw disagreement(info, file, "vocab_size", std::to_string(info.vocab_size),
                        "has " + std::to_string(weight.size(0)) + " word embedding rows");
   }
-  const bool factorized = info.architecture == "albert";
+  // ALBERT and ELECTRA embed below the hidden size and project up.
+  const bool factorized = info.embedding_size != info.hidden_size;
   const int declared_width = factorized ? info.embedding_size : info.hidden_size;
   if (weight.size(1) != declared_width) {
     throw disagreement(info, file, factorized ? "embedding_size" : "hidden_size", std::to_string(declared_width),

@@ -29,17 +29,20 @@ using caffe2::serialize::PyTorchStreamReader;
 // model.pt and model.int8.pt of the five test bundles and of a bert-base
 // bundle (graphs are the same whatever dtype the encoder casts to, and with
 // bfloat16_attention set), and of a bundle with the exporter's "relu"
-// hidden_act (aten::relu, aten::relu_). Nothing here touches files,
+// hidden_act (aten::relu, aten::relu_), and of the RoBERTa, XLM-RoBERTa, MPNet
+// and XLNet test bundles (aten::cumsum and aten::ne: RoBERTa's positions;
+// aten::unsqueeze: MPNet's position bias; aten::matmul: XLNet's relative
+// attention). Nothing here touches files,
 // processes, the network or Python.
 constexpr std::string_view kAllowedOperators[] = {
     "aten::__contains__", "aten::__getitem__", "aten::__isnot__", "aten::_set_item", "aten::add",
-    "aten::append", "aten::baddbmm", "aten::bmm", "aten::contiguous", "aten::embedding",
+    "aten::append", "aten::baddbmm", "aten::bmm", "aten::contiguous", "aten::cumsum", "aten::embedding",
     "aten::eq", "aten::expand", "aten::format", "aten::ge", "aten::gelu",
     "aten::gt", "aten::layer_norm", "aten::len", "aten::linear", "aten::lt",
-    "aten::masked_fill", "aten::mul", "aten::nan_to_num", "aten::neg", "aten::permute",
+    "aten::masked_fill", "aten::matmul", "aten::mul", "aten::nan_to_num", "aten::ne", "aten::neg", "aten::permute",
     "aten::relu", "aten::relu_", "aten::reshape", "aten::select", "aten::size", "aten::slice",
     "aten::softmax", "aten::stack", "aten::sub", "aten::tanh", "aten::to",
-    "aten::transpose", "aten::view", "aten::zeros", "prim::CallFunction", "prim::CallMethod",
+    "aten::transpose", "aten::unsqueeze", "aten::view", "aten::zeros", "prim::CallFunction", "prim::CallMethod",
     "prim::Constant", "prim::DictConstruct", "prim::GetAttr", "prim::If", "prim::ListConstruct",
     "prim::Loop", "prim::RaiseException", "prim::SetAttr", "prim::TupleConstruct", "prim::Uninitialized",
     "prim::device", "prim::dtype", "prim::max", "prim::min", "prim::unchecked_cast",

@@ -137,8 +137,9 @@ TEST(ReadBundleInfo, NamesAFieldOutOfRange) {
             ": field 'num_layers' must be an integer in [1, 2147483647], got -2");
   EXPECT_EQ(error_for(with(valid_bundle_json(), "/max_position_embeddings"_json_pointer, 1ULL << 40)),
             ": field 'max_position_embeddings' must be an integer in [1, 2147483647], got 1099511627776");
-  EXPECT_EQ(error_for(with(valid_bundle_json(), "/architecture"_json_pointer, "gpt2")),
-            ": field 'architecture' must be one of \"bert\", \"albert\", got \"gpt2\"");
+  EXPECT_EQ(error_for(with(valid_bundle_json(), "/architecture"_json_pointer, "t5")),
+            ": field 'architecture' must be one of \"bert\", \"albert\", \"roberta\", \"xlm-roberta\", "
+            "\"distilbert\", \"electra\", \"mpnet\", \"gpt2\", \"xlnet\", got \"t5\"");
   EXPECT_EQ(error_for(with(valid_bundle_json(), "/tokenizer/kind"_json_pointer, "unigram")),
             ": field 'tokenizer.kind' must be one of \"wordpiece\", \"sentencepiece\", \"bpe\", got \"unigram\"");
   EXPECT_EQ(error_for(with(valid_bundle_json(), "/tokenizer/framing"_json_pointer, "t5")),

@@ -24,6 +24,10 @@ namespace {
 const char* const kModels[] = {"tiny-uncased", "tiny-mlm-uncased", "small-chinese", "mini-multilingual-uncased",
                                "tiny-albert"};
 const char* const kCorpora[] = {"english", "multilingual", "edge_cases"};
+// The architectures of issue 10, with pairs and literal special tokens.
+const char* const kArchitectureModels[] = {"tiny-roberta", "tiny-xlm-roberta", "tiny-distilbert", "tiny-electra",
+                                           "tiny-mpnet",   "tiny-gpt2",        "tiny-xlnet"};
+const char* const kArchitectureCorpora[] = {"english", "multilingual", "edge_cases", "pairs", "special_literals"};
 constexpr unsigned kShuffleSeed = 20240601;
 
 struct Golden {
@@ -31,6 +35,8 @@ struct Golden {
   std::vector<std::int64_t> offsets;  // line i's tokens are offsets[i]:offsets[i + 1]
   at::Tensor hidden;                  // [layers + 1, total tokens, hidden]
   at::Tensor mean;                    // [lines, layers + 1, hidden], over all tokens
+  at::Tensor cls;                     // [lines, layers + 1, hidden], token 0
+  at::Tensor last;                    // [lines, layers + 1, hidden], the last token; undefined before issue 10
   at::Tensor pooler;                  // [lines, hidden]; undefined where transformers made none (albert)
   std::int64_t pad_id = 0;            // the checkpoint's config.json pad_token_id
 
@@ -55,6 +61,8 @@ Golden read_golden(const std::string& model, const std::string& corpus) {
   golden.offsets = files.offsets();
   golden.hidden = float_tensor(files.hidden());
   golden.mean = float_tensor(files.mean());
+  golden.cls = float_tensor(files.cls());
+  if (files.has_last()) golden.last = float_tensor(files.last());
   if (files.has_pooler()) golden.pooler = float_tensor(files.pooler());
   golden.pad_id = files.pad_id();
   return golden;
@@ -69,11 +77,16 @@ std::vector<int> all_layers(const Encoder& encoder) {
 // Runs every line of the golden through the encoder in batches of batch_size
 // taken in a seeded random order, and hands each line's real-token hidden
 // states [layers, tokens, hidden] (and pooler row, when asked for) to visit.
+// Lines with zero tokens (GPT-2 on the empty line of edge_cases) are skipped:
+// the goldens have no hidden rows for them and NaN rows in cls/mean/last, and
+// bert-embed never hands the model an empty sequence.
 void encode_shuffled(const Encoder& encoder, const Golden& golden, std::size_t batch_size, bool want_pooler,
                      const std::function<void(std::size_t line, const at::Tensor& hidden,
                                               const at::Tensor& pooler)>& visit) {
-  std::vector<std::size_t> order(golden.lines.size());
-  std::iota(order.begin(), order.end(), 0);
+  std::vector<std::size_t> order;
+  for (std::size_t line = 0; line < golden.lines.size(); ++line) {
+    if (golden.lines[line].size() > 0) order.push_back(line);
+  }
   std::shuffle(order.begin(), order.end(), std::mt19937(kShuffleSeed));
   const std::vector<int> layers = all_layers(encoder);
   for (std::size_t start = 0; start < order.size(); start += batch_size) {
@@ -117,18 +130,27 @@ TEST_P(EncoderGoldenTest, MatchesTransformersInShuffledBatches) {
   for (const std::size_t batch_size : {1, 8, 64}) {
     float hidden_diff = 0;
     float pooler_diff = 0;
+    // cls (token 0), mean (over all tokens) and last (the last token) of every layer.
+    float pooled_diff = 0;
     encode_shuffled(encoder, golden, batch_size, check_pooler,
                     [&](std::size_t line, const at::Tensor& hidden, const at::Tensor& pooler) {
                       hidden_diff = std::max(hidden_diff, max_abs_diff(hidden, golden.hidden_of(line)));
                       if (check_pooler) {
                         pooler_diff = std::max(pooler_diff, max_abs_diff(pooler, golden.pooler[line]));
                       }
+                      pooled_diff = std::max({pooled_diff, max_abs_diff(hidden.select(1, 0), golden.cls[line]),
+                                              max_abs_diff(hidden.mean(1), golden.mean[line])});
+                      if (golden.last.defined()) {
+                        pooled_diff = std::max(pooled_diff, max_abs_diff(hidden.select(1, -1), golden.last[line]));
+                      }
                     });
     std::cout << "[ figures  ] float32 " << model << "/" << corpus << " batch " << batch_size
-              << ": max abs diff hidden " << hidden_diff;
+              << ": max abs diff hidden " << hidden_diff << ", cls/mean" << (golden.last.defined() ? "/last " : " ")
+              << pooled_diff;
     if (check_pooler) std::cout << ", pooler " << pooler_diff;
     std::cout << '\n';
     EXPECT_LE(hidden_diff, 1e-4) << "batch size " << batch_size;
+    EXPECT_LE(pooled_diff, 1e-4) << "batch size " << batch_size;
     EXPECT_LE(pooler_diff, 1e-4) << "batch size " << batch_size;
   }
   if (!has_pooler) {
@@ -156,6 +178,16 @@ INSTANTIATE_TEST_SUITE_P(SentencePairs, EncoderGoldenTest,
                          ::testing::Values(std::make_tuple("tiny-uncased", "pairs")),
                          model_and_corpus_name);
 
+INSTANTIATE_TEST_SUITE_P(Architectures, EncoderGoldenTest,
+                         ::testing::Combine(::testing::ValuesIn(kArchitectureModels),
+                                            ::testing::ValuesIn(kArchitectureCorpora)),
+                         model_and_corpus_name);
+
+// The Transformer inside a sentence-transformers directory (its input truncated at 32 tokens).
+INSTANTIATE_TEST_SUITE_P(SentenceTransformers, EncoderGoldenTest,
+                         ::testing::Combine(::testing::Values("st-tiny-bert-cls"), ::testing::ValuesIn(kCorpora)),
+                         model_and_corpus_name);
+
 class EncoderPrecisionTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(EncoderPrecisionTest, Bfloat16TokenVectorsStayCloseToFloat32) {
@@ -177,7 +209,7 @@ TEST_P(EncoderPrecisionTest, Int8MeanPooledVectorsStayCloseToFloat32) {
   const Golden golden = read_golden(model, "english");
   const Encoder encoder(test::test_bundle(model), options_with(DType::kInt8));
 
-  at::Tensor cosines = at::empty({static_cast<std::int64_t>(golden.lines.size()), encoder.info().num_layers + 1});
+  at::Tensor cosines = at::ones({static_cast<std::int64_t>(golden.lines.size()), encoder.info().num_layers + 1});
   encode_shuffled(encoder, golden, 8, false, [&](std::size_t line, const at::Tensor& hidden, const at::Tensor&) {
     cosines[line] = cosine(hidden.mean(1), golden.mean[line]);
   });
@@ -213,6 +245,38 @@ TEST_P(EncoderPrecisionTest, PaddingDoesNotChangeRealTokens) {
 
 INSTANTIATE_TEST_SUITE_P(Models, EncoderPrecisionTest, ::testing::ValuesIn(kModels),
                          [](const auto& info) { return case_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(Architectures, EncoderPrecisionTest, ::testing::ValuesIn(kArchitectureModels),
+                         [](const auto& info) { return case_name(info.param); });
+
+// The last layer pooled as cls, mean and last, in bfloat16 and int8, against
+// the float32 goldens: cosine at least 0.999 in bfloat16 and 0.99 in int8.
+class ReducedPrecisionPoolingTest : public ::testing::TestWithParam<std::tuple<const char*, DType>> {};
+
+TEST_P(ReducedPrecisionPoolingTest, PooledVectorsStayCloseToFloat32) {
+  const auto [model, dtype] = GetParam();
+  const Golden golden = read_golden(model, "english");
+  const Encoder encoder(test::test_bundle(model), options_with(dtype));
+  float min_cosine = 1;
+  encode_shuffled(encoder, golden, 8, false, [&](std::size_t line, const at::Tensor& hidden, const at::Tensor&) {
+    const at::Tensor last_layer = hidden[-1];
+    const auto expected = [&](const at::Tensor& pooled) { return pooled[line][-1]; };
+    min_cosine = std::min({min_cosine, cosine(last_layer[0], expected(golden.cls)).item<float>(),
+                           cosine(last_layer.mean(0), expected(golden.mean)).item<float>(),
+                           cosine(last_layer[-1], expected(golden.last)).item<float>()});
+  });
+  const bool int8 = dtype == DType::kInt8;
+  std::cout << "[ figures  ] " << (int8 ? "int8 " : "bfloat16 ") << model
+            << "/english: min cls/mean/last cosine to float32, last layer " << min_cosine << '\n';
+  EXPECT_GE(min_cosine, int8 ? 0.99 : 0.999);
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, ReducedPrecisionPoolingTest,
+                         ::testing::Combine(::testing::ValuesIn(kArchitectureModels),
+                                            ::testing::Values(DType::kBFloat16, DType::kInt8)),
+                         [](const auto& info) {
+                           return case_name(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) == DType::kInt8 ? "_int8" : "_bfloat16");
+                         });
 
 }  // namespace
 }  // namespace bert_embed

@@ -21,8 +21,10 @@ namespace fs = std::filesystem;
 using test::error_message;
 using test::TempDir;
 
-const char* const kTestBundles[] = {"tiny-uncased", "tiny-mlm-uncased", "small-chinese", "mini-multilingual-uncased",
-                                    "tiny-albert"};
+const char* const kTestBundles[] = {"tiny-uncased",     "tiny-mlm-uncased", "small-chinese", "mini-multilingual-uncased",
+                                    "tiny-albert",      "tiny-roberta",     "tiny-xlm-roberta", "tiny-distilbert",
+                                    "tiny-electra",     "tiny-mpnet",       "tiny-gpt2",        "tiny-xlnet",
+                                    "st-tiny-bert-cls"};
 constexpr const char* kTrustAdvice =
     ", which no bert-embed encoder needs: refusing to run it (a bundle is code: use bundles from a trusted export)";
 

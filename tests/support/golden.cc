@@ -65,6 +65,7 @@ NpyArray Golden::hidden() const { return read_npy(dir_ / "hidden.npy"); }
 std::vector<std::int64_t> Golden::offsets() const { return read_npy(dir_ / "offsets.npy").i64; }
 NpyArray Golden::cls() const { return read_npy(dir_ / "cls.npy"); }
 NpyArray Golden::mean() const { return read_npy(dir_ / "mean.npy"); }
+bool Golden::has_last() const { return fs::exists(dir_ / "last.npy"); }
 NpyArray Golden::last() const { return read_npy(dir_ / "last.npy"); }
 bool Golden::has_pooler() const { return fs::exists(dir_ / "pooler.npy"); }
 NpyArray Golden::pooler() const { return read_npy(dir_ / "pooler.npy"); }
@@ -73,7 +74,9 @@ std::int64_t Golden::pad_id() const {
   const fs::path config = fixtures_dir() / "models" / model_ / "config.json";
   std::ifstream in(config);
   if (!in) throw std::runtime_error("cannot open " + config.string());
-  return nlohmann::json::parse(in).at("pad_token_id").get<std::int64_t>();
+  const nlohmann::json fields = nlohmann::json::parse(in);
+  const nlohmann::json pad = fields.value("pad_token_id", nlohmann::json());
+  return (pad.is_null() ? fields.at("eos_token_id") : pad).get<std::int64_t>();
 }
 
 namespace {

@@ -46,11 +46,13 @@ class Golden {
   std::vector<std::int64_t> offsets() const;  // [lines + 1]: line i is offsets[i]:offsets[i + 1]
   NpyArray cls() const;                    // [lines, layers + 1, hidden]
   NpyArray mean() const;                   // [lines, layers + 1, hidden], over all tokens
-  NpyArray last() const;                   // [lines, layers + 1, hidden], the last token (new architectures)
+  bool has_last() const;                   // whether last.npy exists (the goldens of issue 10's models)
+  NpyArray last() const;                   // [lines, layers + 1, hidden], the last token
   bool has_pooler() const;                 // whether pooler.npy exists (not for ALBERT)
   NpyArray pooler() const;                 // [lines, hidden]
 
-  // The checkpoint's config.json pad_token_id.
+  // The checkpoint's config.json pad_token_id; GPT-2, which has none, pads
+  // with its eos_token_id (<|endoftext|>), as bert-embed's bundle says.
   std::int64_t pad_id() const;
 
  private:

@@ -1,0 +1,1 @@
+"""scripts/export_model.py's implementation: HuggingFace checkpoints to bert-embed bundles."""
