@@ -24,6 +24,7 @@ struct Command {
 
 CommandRun define_embed(CLI::App& app, const CommonOptions& common);
 CommandRun define_tokenize(CLI::App& app, const CommonOptions& common);
+CommandRun define_eval(CLI::App& app, const CommonOptions& common);
 
 // Every subcommand; the first is the default when none is named.
 inline const std::vector<Command>& commands() {
@@ -31,6 +32,7 @@ inline const std::vector<Command>& commands() {
       {"embed", "Turn each input line into a vector (the default command)", define_embed},
       {"tokenize", "Print {\"index\": i, \"tokens\": [...], \"ids\": [...]} for each input line: what the "
                    "model is given", define_tokenize},
+      {"eval", "Score layers, poolings and post-processings on a task: eval sts|classify|tokens", define_eval},
   };
   return table;
 }
