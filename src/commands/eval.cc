@@ -10,8 +10,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -38,6 +38,8 @@ namespace bert_embed {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 constexpr const char* kFooter = R"(Every combination of --layers (each layer, plus the aggregation with
 --layer-agg), --pooling and --postprocess is scored from one pass of the model.
@@ -191,14 +193,15 @@ class SweepProgress {
 };
 
 std::vector<EvalResult> sweep(const std::vector<PooledVectors>& pooled, const std::vector<PostProcessChoice>& choices,
-                              const EvalOptions& options, const BundleInfo& bundle,
+                              const EvalOptions& options, const CommonOptions& common, const BundleInfo& bundle,
                               const std::vector<std::string>& metrics, const Scorer& score) {
+  const auto start = Clock::now();
   const SavedStatistics saved(options.stats);
   std::size_t total = 0;
   for (const PooledVectors& vectors : pooled) {
     total += choices.size() * (vectors.spec.layers.size() + (vectors.aggregated.defined() ? 1 : 0));
   }
-  SweepProgress progress(options.progress, total);
+  SweepProgress progress(options.progress && !common.quiet, total);
   std::vector<EvalResult> results;
   for (const PooledVectors& vectors : pooled) {
     for (const PostProcessChoice& choice : choices) {
@@ -236,8 +239,8 @@ std::vector<EvalResult> sweep(const std::vector<PooledVectors>& pooled, const st
       std::vector<Candidate> candidates =
           postprocessed(vectors.per_layer, describe_source(vectors.spec, bundle, options.encoder.dtype));
       for (std::size_t slot = 0; slot < vectors.spec.layers.size(); ++slot) {
-        candidates[slot].label = {vectors.spec.slot_labels[slot], vectors.spec.layers[slot], "", vectors.pooling,
-                                  choice.name, {}, 0};
+        candidates[slot].label = {
+            vectors.spec.slot_labels[slot], vectors.spec.layers[slot], "", vectors.pooling, choice.name, {}, 0};
       }
       if (vectors.aggregated.defined()) {
         OutputSpec aggregated_spec = vectors.spec;
@@ -246,8 +249,8 @@ std::vector<EvalResult> sweep(const std::vector<PooledVectors>& pooled, const st
         aggregated_spec.dim = vectors.aggregated.size(2);
         Candidate aggregated =
             postprocessed(vectors.aggregated, describe_source(aggregated_spec, bundle, options.encoder.dtype)).front();
-        aggregated.label = {options.layers, std::nullopt, aggregated_spec.slot_labels.front(), vectors.pooling,
-                            choice.name, {}, 0};
+        aggregated.label = {
+            options.layers, std::nullopt, aggregated_spec.slot_labels.front(), vectors.pooling, choice.name, {}, 0};
         candidates.push_back(std::move(aggregated));
       }
       for (Candidate& candidate : candidates) {
@@ -263,6 +266,10 @@ std::vector<EvalResult> sweep(const std::vector<PooledVectors>& pooled, const st
       }
     }
   }
+  if (!common.quiet) {
+    std::cerr << "bert-embed: scored " << results.size() << " combinations in "
+              << fmt::format("{:.2f}", seconds_since(start)) << " s\n";
+  }
   return results;
 }
 
@@ -270,9 +277,9 @@ std::vector<EvalResult> sweep(const std::vector<PooledVectors>& pooled, const st
 
 // Embeds `records`, each one model input, in order; each window's vectors
 // for the embedder's output i go to sinks[i].
-RunSummary embed_records(const std::vector<InputRecord>& records, const std::string& input_name,
-                         const TextStage& text, const Embedder& embedder, const EvalOptions& options,
-                         const CommonOptions& common, const std::vector<VectorSink*>& sinks) {
+RunSummary embed_records(const std::vector<InputRecord>& records, const std::string& input_name, const TextStage& text,
+                         const Embedder& embedder, const EvalOptions& options, const CommonOptions& common,
+                         const std::vector<VectorSink*>& sinks) {
   const auto start = Clock::now();
   Batcher batcher(options.batch, WindowLimits{});
   ProgressLine progress(options.progress && !common.quiet, std::nullopt);
@@ -295,11 +302,9 @@ RunSummary embed_records(const std::vector<InputRecord>& records, const std::str
   }
   if (!batcher.empty()) embed_window();
   progress.clear();
-  summary.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  summary.seconds = seconds_since(start);
   return summary;
 }
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // Embeds sentence texts under every pooling asked: [n, layers, dim] each.
 std::vector<PooledVectors> embed_texts(const std::vector<InputRecord>& records, const std::string& input_name,
@@ -308,7 +313,8 @@ std::vector<PooledVectors> embed_texts(const std::vector<InputRecord>& records, 
   std::vector<OutputSpec> specs;
   for (const std::string& name : options.poolings) {
     const Pooling pooling = parse_pooling(name);
-    specs.push_back(as_usage_error([&] { return plan_output(options.layers, LayerAggregation::kNone, pooling, false, text.bundle); }));
+    specs.push_back(as_usage_error(
+        [&] { return plan_output(options.layers, LayerAggregation::kNone, pooling, false, text.bundle); }));
     pooled.push_back({name, specs.back(), {}, {}});
   }
   const Encoder encoder = as_usage_error([&] { return Encoder(text.bundle.dir, options.encoder); });
@@ -337,7 +343,7 @@ std::string read_records(const std::filesystem::path& file, const InputOptions& 
   InputOptions with_field = input;
   with_field.id_field = field;
   InputReader reader(file, with_field);
-  while (std::optional<InputRecord> record = reader.next()) on_record(std::move(*record), reader.name());
+  while (std::optional<InputRecord> record = reader.next()) on_record(*record, reader.name());
   return reader.name();
 }
 
@@ -376,20 +382,19 @@ EvalReport run_sts(const EvalOptions& options, const TextStage& text, const Comm
   // Texts 0..n-1 are the pairs' first texts, n..2n-1 their second ones.
   std::vector<InputRecord> first, second;
   std::vector<double> gold;
-  InputOptions input = options.text.input_options;
-  const std::string pair_field = input.pair_field;
-  const std::string input_name =
-      read_records(options.text.input, input, options.score_field, [&](InputRecord record, const std::string& name) {
-        gold.push_back(parse_score(*record.id, name, record.line_number));
-        InputRecord other = record;
-        other.text = std::move(*record.pair);
-        other.text_repairs = std::move(record.pair_repairs);
-        record.pair.reset();
-        other.pair.reset();
-        first.push_back(std::move(record));
-        second.push_back(std::move(other));
-      });
-  if (gold.size() < 2) throw std::runtime_error(input_name + ": sts needs at least 2 pairs, found " + std::to_string(gold.size()));
+  const std::string input_name = read_records(options.text.input, options.text.input_options, options.score_field,
+                                              [&](InputRecord& record, const std::string& name) {
+                                                gold.push_back(parse_score(*record.id, name, record.line_number));
+                                                InputRecord other = record;
+                                                other.text = std::move(*record.pair);
+                                                other.text_repairs = std::move(record.pair_repairs);
+                                                record.pair.reset();
+                                                other.pair.reset();
+                                                first.push_back(std::move(record));
+                                                second.push_back(std::move(other));
+                                              });
+  if (gold.size() < 2)
+    throw std::runtime_error(input_name + ": sts needs at least 2 pairs, found " + std::to_string(gold.size()));
   const std::size_t n = gold.size();
   first.insert(first.end(), std::make_move_iterator(second.begin()), std::make_move_iterator(second.end()));
   for (std::size_t i = 0; i < first.size(); ++i) first[i].index = i;
@@ -397,16 +402,15 @@ EvalReport run_sts(const EvalOptions& options, const TextStage& text, const Comm
   const std::vector<PooledVectors> pooled = embed_texts(first, input_name, text, options, common);
   std::vector<PostProcessChoice> choices;
   for (const std::string& name : options.postprocesses) choices.push_back(parse_postprocess(name));
-  const auto start = Clock::now();
   EvalReport report;
-  report.results = sweep(pooled, choices, options, text.bundle, {"spearman", "pearson"},
+  report.results = sweep(pooled, choices, options, common, text.bundle, {"spearman", "pearson"},
                          [&](const at::Tensor& features, EvalResult& result) {
-    const auto count = static_cast<std::int64_t>(n);
-    const SimilarityScores scores = score_similarity(features.narrow(0, 0, count), features.narrow(0, count, count), gold);
-    result.scores = {{"spearman", scores.spearman}, {"pearson", scores.pearson}};
-    result.n = scores.n;
-  });
-  spdlog::info("scored {} combinations in {:.2f} s", report.results.size(), seconds_since(start));
+                           const auto count = static_cast<std::int64_t>(n);
+                           const SimilarityScores scores =
+                               score_similarity(features.narrow(0, 0, count), features.narrow(0, count, count), gold);
+                           result.scores = {{"spearman", scores.spearman}, {"pearson", scores.pearson}};
+                           result.n = scores.n;
+                         });
   return report;
 }
 
@@ -421,8 +425,9 @@ struct LabelledTexts {
 LabelledTexts read_labelled(const std::filesystem::path& file, const EvalOptions& options, LabelNumbers& numbers) {
   LabelledTexts texts;
   texts.input_name = read_records(file, options.text.input_options, options.label_field,
-                                  [&](InputRecord record, const std::string& name) {
-                                    if (record.id->empty()) throw InputError(name, record.line_number, "empty label (--label-field)");
+                                  [&](InputRecord& record, const std::string& name) {
+                                    if (record.id->empty())
+                                      throw InputError(name, record.line_number, "empty label (--label-field)");
                                     texts.labels.push_back(numbers.number(*record.id));
                                     texts.records.push_back(std::move(record));
                                   });
@@ -456,23 +461,27 @@ EvalReport run_classify(const EvalOptions& options, const TextStage& text, const
   const std::vector<std::string> metrics =
       test ? std::vector<std::string>{"accuracy", "macro_f1"}
            : std::vector<std::string>{"accuracy", "macro_f1", "accuracy_sd", "macro_f1_sd"};
-  report.results = sweep(pooled, choices, options, text.bundle, metrics, [&](const at::Tensor& features, EvalResult& result) {
-    if (test) {
-      const LinearProbe fitted(features.narrow(0, 0, train_count), train_labels, numbers.count(), probe);
-      if (!fitted.converged()) spdlog::warn("layers {}, {}, {}: the probe did not converge", result.layers, result.pooling, result.postprocess);
-      const at::Tensor predicted = fitted.predict(features.narrow(0, train_count, features.size(0) - train_count));
-      const ClassificationScores scores = score_classification(predicted, label_tensor(test->labels), numbers.count());
-      result.scores = {{metrics[0], scores.accuracy}, {metrics[1], scores.macro_f1}};
-      result.n = test->labels.size();
-    } else {
-      const CrossValidationScores scores = cross_validate(features, train_labels, numbers.count(), folds, probe);
-      result.scores = {{metrics[0], scores.accuracy},
-                       {metrics[1], scores.macro_f1},
-                       {metrics[2], scores.accuracy_sd},
-                       {metrics[3], scores.macro_f1_sd}};
-      result.n = train.labels.size();
-    }
-  });
+  report.results = sweep(
+      pooled, choices, options, common, text.bundle, metrics, [&](const at::Tensor& features, EvalResult& result) {
+        if (test) {
+          const LinearProbe fitted(features.narrow(0, 0, train_count), train_labels, numbers.count(), probe);
+          if (!fitted.converged())
+            spdlog::warn("layers {}, {}, {}: the probe did not converge", result.layers, result.pooling,
+                         result.postprocess);
+          const at::Tensor predicted = fitted.predict(features.narrow(0, train_count, features.size(0) - train_count));
+          const ClassificationScores scores =
+              score_classification(predicted, label_tensor(test->labels), numbers.count());
+          result.scores = {{metrics[0], scores.accuracy}, {metrics[1], scores.macro_f1}};
+          result.n = test->labels.size();
+        } else {
+          const CrossValidationScores scores = cross_validate(features, train_labels, numbers.count(), folds, probe);
+          result.scores = {{metrics[0], scores.accuracy},
+                           {metrics[1], scores.macro_f1},
+                           {metrics[2], scores.accuracy_sd},
+                           {metrics[3], scores.macro_f1_sd}};
+          result.n = train.labels.size();
+        }
+      });
   return report;
 }
 
@@ -599,14 +608,16 @@ class WordVectorSink : public VectorSink {
           continue;
         }
         const std::int64_t first = vectors.offsets[line] + static_cast<std::int64_t>(token);
-        const at::Tensor tokens = vectors.rows.narrow(0, first, mode_ == WordVector::kFirst ? 1 : static_cast<std::int64_t>(end - token));
+        const at::Tensor tokens =
+            vectors.rows.narrow(0, first, mode_ == WordVector::kFirst ? 1 : static_cast<std::int64_t>(end - token));
         vectors_[window.first_word + static_cast<std::int64_t>(word)].copy_(tokens.mean(0));
         token = end;
       }
     }
   }
   void finish() override {
-    if (empty_words_ > 0) spdlog::warn("{} words had no token (the tokenizer drops all their characters): zero vectors", empty_words_);
+    if (empty_words_ > 0)
+      spdlog::warn("{} words had no token (the tokenizer drops all their characters): zero vectors", empty_words_);
   }
   const at::Tensor& vectors() const { return vectors_; }
 
@@ -653,11 +664,12 @@ EvalReport run_tokens(const EvalOptions& options, const TextStage& text, const C
   add_windows(test, text, records, windows, words);
 
   // Every real token's vector, special tokens left out: spans find the words.
-  const OutputSpec spec =
-      as_usage_error([&] { return plan_output(options.layers, LayerAggregation::kNone, Pooling::kTokens, true, text.bundle); });
+  const OutputSpec spec = as_usage_error(
+      [&] { return plan_output(options.layers, LayerAggregation::kNone, Pooling::kTokens, true, text.bundle); });
   const Encoder encoder = as_usage_error([&] { return Encoder(text.bundle.dir, options.encoder); });
   const Embedder embedder(encoder, text.tokenizer, {spec});
-  WordVectorSink word_vectors(windows, words, static_cast<std::int64_t>(spec.layers.size()), spec.dim, options.word_vector);
+  WordVectorSink word_vectors(windows, words, static_cast<std::int64_t>(spec.layers.size()), spec.dim,
+                              options.word_vector);
   const RunSummary summary = embed_records(records, train.input_name, text, embedder, options, common, {&word_vectors});
   word_vectors.finish();
   if (!common.quiet) std::cerr << "bert-embed: embedded " << format_summary(summary) << '\n';
@@ -675,42 +687,43 @@ EvalReport run_tokens(const EvalOptions& options, const TextStage& text, const C
   double best_f1 = -1;
   std::vector<std::vector<std::string>> best_predictions;
   EvalReport report;
-  report.results = sweep({pooled}, choices, options, text.bundle, {"f1", "token_accuracy", "precision", "recall"},
-                         [&](const at::Tensor& features, EvalResult& result) {
-    const LinearProbe fitted(features.narrow(0, 0, train_count), train_labels, numbers.count(), probe);
-    if (!fitted.converged()) spdlog::warn("layers {}, {}: the probe did not converge", result.layers, result.postprocess);
-    const at::Tensor predicted = fitted.predict(features.narrow(0, train_count, words - train_count)).contiguous();
-    const std::int64_t* classes = predicted.data_ptr<std::int64_t>();
-    std::vector<std::vector<std::string>> tags;
-    for (const std::vector<std::string>& sentence : test.tags) {
-      tags.emplace_back();
-      for (std::size_t word = 0; word < sentence.size(); ++word) tags.back().push_back(numbers.name(*classes++));
-    }
-    const TaggingScores scores = score_tagging(test.tags, tags);
-    result.scores = {{"f1", scores.f1}, {"token_accuracy", scores.token_accuracy}, {"precision", scores.precision},
-                     {"recall", scores.recall}};
-    result.n = test_tags.size();
-    if (scores.f1 > best_f1) {
-      best_f1 = scores.f1;
-      best_predictions = std::move(tags);
-    }
-  });
+  report.results = sweep(
+      {pooled}, choices, options, common, text.bundle, {"f1", "token_accuracy", "precision", "recall"},
+      [&](const at::Tensor& features, EvalResult& result) {
+        const LinearProbe fitted(features.narrow(0, 0, train_count), train_labels, numbers.count(), probe);
+        if (!fitted.converged())
+          spdlog::warn("layers {}, {}: the probe did not converge", result.layers, result.postprocess);
+        const at::Tensor predicted = fitted.predict(features.narrow(0, train_count, words - train_count)).contiguous();
+        const std::int64_t* classes = predicted.data_ptr<std::int64_t>();
+        std::vector<std::vector<std::string>> tags;
+        for (const std::vector<std::string>& sentence : test.tags) {
+          tags.emplace_back();
+          for (std::size_t word = 0; word < sentence.size(); ++word) tags.back().push_back(numbers.name(*classes++));
+        }
+        const TaggingScores scores = score_tagging(test.tags, tags);
+        result.scores = {{"f1", scores.f1},
+                         {"token_accuracy", scores.token_accuracy},
+                         {"precision", scores.precision},
+                         {"recall", scores.recall}};
+        result.n = test_tags.size();
+        if (scores.f1 > best_f1) {
+          best_f1 = scores.f1;
+          best_predictions = std::move(tags);
+        }
+      });
   if (!options.predictions.empty()) write_predictions(options.predictions, test, best_predictions);
   return report;
 }
 
 // ---- The command ------------------------------------------------------------
 
-nlohmann::ordered_json describe_model(const EvalOptions& options, const TextStage& text, const char* task) {
-  nlohmann::ordered_json model = {{"bundle", text.bundle.dir.string()},
-                                  {"architecture", text.bundle.architecture},
-                                  {"weights_sha256", text.bundle.weights_sha256},
-                                  {"num_layers", text.bundle.num_layers},
-                                  {"hidden_size", text.bundle.hidden_size},
-                                  {"dtype", to_string(options.encoder.dtype)},
-                                  {"max_length", text.settings.max_length},
-                                  {"bert_embed_version", bert_embed_version()},
-                                  {"input", options.text.input.string()}};
+nlohmann::ordered_json describe_model(const EvalOptions& options, const TextStage& text) {
+  nlohmann::ordered_json model = {
+      {"bundle", text.bundle.dir.string()},           {"architecture", text.bundle.architecture},
+      {"weights_sha256", text.bundle.weights_sha256}, {"num_layers", text.bundle.num_layers},
+      {"hidden_size", text.bundle.hidden_size},       {"dtype", to_string(options.encoder.dtype)},
+      {"max_length", text.settings.max_length},       {"bert_embed_version", bert_embed_version()},
+      {"input", options.text.input.string()}};
   if (!options.test.empty()) model["test"] = options.test.string();
   model["layers"] = options.layers;
   model["layer_agg"] = name_of(kLayerAggregationNames, options.layer_aggregation);
@@ -726,7 +739,6 @@ nlohmann::ordered_json describe_model(const EvalOptions& options, const TextStag
     model["folds"] = options.folds;
     model["seed"] = options.seed;
   }
-  model["task"] = task;
   return model;
 }
 
@@ -748,7 +760,12 @@ void check_eval_options(const CLI::App& app, EvalOptions& options) {
       throw UsageError("--folds and --seed cross-validate: they do not apply with --test");
     }
   }
-  if (options.task == Task::kTokens && options.test.empty()) throw UsageError("tokens needs --test FILE");
+  if (options.task == Task::kTokens) {
+    if (options.test.empty()) throw UsageError("tokens needs --test FILE");
+    if (input.format != InputFormat::kText || !input.text_field.empty() || !input.pair_field.empty()) {
+      throw UsageError("tokens reads CoNLL files: --input-format, --text-field and --pair-field do not apply");
+    }
+  }
   if (!input.id_field.empty()) throw UsageError("eval has no use for --id-field");
   if (input.format == InputFormat::kTsv) {
     for (const std::string* field : {&options.score_field, &options.label_field}) {
@@ -777,16 +794,11 @@ void run_eval(const EvalOptions& options, const CommonOptions& common, const cha
   std::optional<OutputFile> json;
   if (!options.json.empty()) json.emplace(options.json);  // an unwritable file fails before the model runs
 
-  const auto start = Clock::now();
   EvalReport report = options.task == Task::kSts        ? run_sts(options, text, common)
                       : options.task == Task::kClassify ? run_classify(options, text, common)
                                                         : run_tokens(options, text, common);
   report.task = task;
-  report.model = describe_model(options, text, task);
-  if (!common.quiet) {
-    std::cerr << "bert-embed: " << report.results.size() << " combinations in " << fmt::format("{:.2f}", seconds_since(start))
-              << " s\n";
-  }
+  report.model = describe_model(options, text);
   std::cout << markdown_table(report) << std::flush;
   if (json) {
     json->stream() << report_json(report).dump(2) << '\n';
@@ -864,10 +876,12 @@ CommandRun define_eval(CLI::App& app, const CommonOptions& common) {
   };
   {
     auto [sub, options] = add("sts", Task::kSts, "Pairs with a gold score: Spearman and Pearson of the cosines x100");
-    sub->add_option("--score-field", options->score_field, "jsonl key or tsv column of the gold score")->type_name("FIELD");
+    sub->add_option("--score-field", options->score_field, "jsonl key or tsv column of the gold score")
+        ->type_name("FIELD");
   }
   {
-    auto [sub, options] = add("classify", Task::kClassify, "Labelled texts: a linear probe's accuracy and macro-F1 x100");
+    auto [sub, options] =
+        add("classify", Task::kClassify, "Labelled texts: a linear probe's accuracy and macro-F1 x100");
     sub->add_option("--label-field", options->label_field, "jsonl key or tsv column of the label")->type_name("FIELD");
     add_probe_options(*sub, *options);
     sub->add_option("--folds", options->folds, "Stratified cross-validation folds, without --test")
@@ -876,7 +890,8 @@ CommandRun define_eval(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--seed", options->seed, "Seed of the fold assignment")->capture_default_str();
   }
   {
-    auto [sub, options] = add("tokens", Task::kTokens, "CoNLL files of IOB2 tags: a probe's entity F1 and token accuracy x100");
+    auto [sub, options] =
+        add("tokens", Task::kTokens, "CoNLL files of IOB2 tags: a probe's entity F1 and token accuracy x100");
     add_probe_options(*sub, *options);
     sub->add_option("--tag-column", options->tag_column, "1-based column of the tag")
         ->check(CLI::Range(std::size_t{2}, std::size_t{1000}))

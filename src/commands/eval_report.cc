@@ -108,8 +108,9 @@ std::string plot_script(const EvalReport& report, const std::filesystem::path& d
                  : "set terminal pngcairo size 1000,600 noenhanced font 'sans,11'\n");
   script << "set output " << gnuplot_string(drawn.string()) << "\n";
   const std::string model = std::filesystem::path(report.model.value("bundle", std::string("?"))).filename().string();
-  script << "set title " << gnuplot_lines({report.task + " on " + model + ": " + metric + " x100 against layer",
-                                           "best: " + describe(winner)})
+  script << "set title "
+         << gnuplot_lines(
+                {report.task + " on " + model + ": " + metric + " x100 against layer", "best: " + describe(winner)})
          << "\n";
   script << "set xlabel 'layer (0 = embedding output)'\nset ylabel " << gnuplot_string(metric + " x100") << "\n";
   script << "set grid\nset key outside right top\nset xtics 1\n";
@@ -143,8 +144,7 @@ std::string plot_script(const EvalReport& report, const std::filesystem::path& d
     for (const auto& [layer, score] : per_layer[names[series]]) script << layer << ' ' << score << "\n";
     script << "EOD\n";
     plots.push_back("$series" + std::to_string(series) + " using 1:2 with linespoints lw 2 pt 7 ps 0.8" +
-                    colour(names[series]) + " title " +
-                    gnuplot_string(names[series]));
+                    colour(names[series]) + " title " + gnuplot_string(names[series]));
   }
   for (std::size_t aggregation = 0; aggregation < aggregations.size(); ++aggregation) {
     const EvalResult& result = *aggregations[aggregation];
@@ -153,9 +153,9 @@ std::string plot_script(const EvalReport& report, const std::filesystem::path& d
            << high << ' ' << result.scores.front().second << "\nEOD\n";
     const std::string name = result.pooling + ", " + result.postprocess;
     if (per_layer.find(name) == per_layer.end()) names.push_back(name);
-    plots.push_back("$aggregation" + std::to_string(aggregation) + " using 1:2 with lines dt 2 lw 2" + colour(name) +
-                    " title " +
-                    gnuplot_string("layers " + layers_cell(result) + ": " + result.pooling + ", " + result.postprocess));
+    plots.push_back(
+        "$aggregation" + std::to_string(aggregation) + " using 1:2 with lines dt 2 lw 2" + colour(name) + " title " +
+        gnuplot_string("layers " + layers_cell(result) + ": " + result.pooling + ", " + result.postprocess));
   }
   const double best_x = winner.layer ? *winner.layer : (low + high) / 2.0;
   script << "$best << EOD\n" << best_x << ' ' << winner.scores.front().second << "\nEOD\n";

@@ -14,11 +14,11 @@
 namespace bert_embed {
 
 struct EvalResult {
-  std::string layers;          // as --layers writes them: "3", "-1", or an aggregation's whole spec
-  std::optional<int> layer;    // a single layer's hidden-state index (the plot's x); none for an aggregation
-  std::string layer_agg;       // "mean" or "concat" for an aggregation, else empty
-  std::string pooling;         // cls, mean, max; tokens: the word vector (first, mean)
-  std::string postprocess;     // as --postprocess names it: "none", "whiten:256", "whiten:256+standardize"
+  std::string layers;        // as --layers writes them: "3", "-1", or an aggregation's whole spec
+  std::optional<int> layer;  // a single layer's hidden-state index (the plot's x); none for an aggregation
+  std::string layer_agg;     // "mean" or "concat" for an aggregation, else empty
+  std::string pooling;       // cls, mean, max; tokens: the word vector (first, mean)
+  std::string postprocess;   // as --postprocess names it: "none", "whiten:256", "whiten:256+standardize"
   // The task's scores (x100), in the order the table and JSON show them; the
   // first one ranks the combinations.
   std::vector<std::pair<std::string, double>> scores;
@@ -26,7 +26,7 @@ struct EvalResult {
 };
 
 struct EvalReport {
-  std::string task;             // sts, classify, tokens
+  std::string task;              // sts, classify, tokens
   nlohmann::ordered_json model;  // the bundle and the options that made the vectors
   std::vector<EvalResult> results;
 };

@@ -101,9 +101,9 @@ TEST_F(EvalCli, StsCorrelationsEqualScipysOnVectorsSavedByEmbed) {
   for (const json& result : scores["results"]) {
     EXPECT_EQ(result["layers"], "1");
     EXPECT_EQ(result["n"], 60);
-    std::vector<std::string> embed_args = {"-m", tiny_model(), "-i", path("texts.txt").string(), "-o",
-                                           path("vectors.npy").string(), "--layers", "1", "--pooling",
-                                           result["pooling"].get<std::string>(), "-q"};
+    std::vector<std::string> embed_args = {
+        "-m",       tiny_model(), "-i",        path("texts.txt").string(),           "-o", path("vectors.npy").string(),
+        "--layers", "1",          "--pooling", result["pooling"].get<std::string>(), "-q"};
     if (result["postprocess"] == "whiten:16") embed_args.insert(embed_args.end(), {"--whiten", "16"});
     embed(embed_args);
     const json expected = reference({"sts", path("vectors.npy").string(), path("gold.txt").string()});
@@ -114,8 +114,7 @@ TEST_F(EvalCli, StsCorrelationsEqualScipysOnVectorsSavedByEmbed) {
 
 TEST_F(EvalCli, ProbeAccuracyWithinHalfAPointOfScikitLearns) {
   const std::vector<std::string> lines = head(eval_set("sst2/dev.tsv"), 300, 1);
-  std::string train = "sentence\tlabel\n", test = "sentence\tlabel\n", train_text, test_text, train_labels,
-              test_labels;
+  std::string train = "sentence\tlabel\n", test = "sentence\tlabel\n", train_text, test_text, train_labels, test_labels;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const std::vector<std::string> cells = tsv_cells(lines[i]);
     (i < 200 ? train : test) += lines[i] + "\n";
@@ -148,8 +147,8 @@ TEST_F(EvalCli, CrossValidationReportsTheSpreadOverFolds) {
   for (const std::string& line : head(eval_set("sst2/dev.tsv"), 81)) labelled += line + "\n";
   input_file("sst.tsv", labelled);
   const json scores = eval_json({"eval", "classify", "-i", path("sst.tsv").string(), "--input-format", "tsv",
-                                 "--text-field", "sentence", "--label-field", "label", "--layers", "0:1",
-                                 "--layer-agg", "mean", "--pooling", "cls,max", "--folds", "4"});
+                                 "--text-field", "sentence", "--label-field", "label", "--layers", "0:1", "--layer-agg",
+                                 "mean", "--pooling", "cls,max", "--folds", "4"});
   EXPECT_EQ(scores["model"]["folds"], 4);
   ASSERT_EQ(scores["results"].size(), 6u);  // (2 layers + their mean) x 2 poolings
   const json& aggregated = scores["results"][2];
@@ -166,9 +165,9 @@ TEST_F(EvalCli, CrossValidationReportsTheSpreadOverFolds) {
 TEST_F(EvalCli, TokensF1EqualsAConllevalCountOfItsPredictions) {
   // Scored on its own training sentences, the probe finds some entities.
   input_file("train.conll", conll_head(eval_set("wnut17/wnut17train.conll"), 120));
-  const json scores = eval_json({"eval", "tokens", "-i", path("train.conll").string(), "--test",
-                                 path("train.conll").string(), "--layers", "2", "--max-length", "24",
-                                 "--predictions", path("predicted.txt").string()});
+  const json scores =
+      eval_json({"eval", "tokens", "-i", path("train.conll").string(), "--test", path("train.conll").string(),
+                 "--layers", "2", "--max-length", "24", "--predictions", path("predicted.txt").string()});
   ASSERT_EQ(scores["results"].size(), 1u);
   const json expected = reference({"conlleval", path("predicted.txt").string()});
   EXPECT_GT(expected["predicted_entities"].get<int>(), 0);
@@ -181,9 +180,9 @@ TEST_F(EvalCli, TableMarksTheBestAndThePlotIsDrawn) {
   std::string pairs;
   for (const std::string& line : head(eval_set("stsb/sts-test.csv"), 30)) pairs += line + "\n";
   input_file("pairs.tsv", pairs);
-  const RunResult result = run({"eval", "sts", "-m", tiny_model(), "-i", path("pairs.tsv").string(),
-                                "--input-format", "tsv", "--text-field", "6", "--pair-field", "7", "--score-field",
-                                "5", "--plot", path("scores.png").string(), "-q"});
+  const RunResult result =
+      run({"eval", "sts", "-m", tiny_model(), "-i", path("pairs.tsv").string(), "--input-format", "tsv", "--text-field",
+           "6", "--pair-field", "7", "--score-field", "5", "--plot", path("scores.png").string(), "-q"});
   ASSERT_EQ(result.status, 0) << result.err;
   EXPECT_CONTAINS(result.out, "| layers | pooling | postprocess | spearman | pearson | n |");
   EXPECT_CONTAINS(result.out, "Best (bold): layers ");
@@ -198,16 +197,16 @@ TEST_F(EvalCli, UsageErrorsExitWith2) {
   const std::vector<std::vector<std::string>> refused = {
       {"eval", "sts", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--pair-field", "2"},
       {"eval", "sts", "-m", tiny_model(), "-i", pairs, "--score-field", "3"},
-      {"eval", "classify", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--label-field", "3",
-       "--test", pairs, "--folds", "3"},
-      {"eval", "sts", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--pair-field", "2",
-       "--score-field", "3", "--postprocess", "none,whiten"},
-      {"eval", "sts", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--pair-field", "2",
-       "--score-field", "3", "--postprocess", "whiten:4096"},
-      {"eval", "sts", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--pair-field", "2",
-       "--score-field", "3", "--pooling", "tokens"},
-      {"eval", "sts", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--pair-field", "2",
-       "--score-field", "3", "--plot", path("scores.pdf").string()},
+      {"eval", "classify", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--label-field", "3", "--test",
+       pairs, "--folds", "3"},
+      {"eval", "sts", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--pair-field", "2", "--score-field",
+       "3", "--postprocess", "none,whiten"},
+      {"eval", "sts", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--pair-field", "2", "--score-field",
+       "3", "--postprocess", "whiten:4096"},
+      {"eval", "sts", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--pair-field", "2", "--score-field",
+       "3", "--pooling", "tokens"},
+      {"eval", "sts", "-m", tiny_model(), "-i", pairs, "--input-format", "tsv", "--pair-field", "2", "--score-field",
+       "3", "--plot", path("scores.pdf").string()},
       {"eval", "tokens", "-m", tiny_model(), "-i", pairs},
       {"eval", "-m", tiny_model(), "-i", pairs},
   };
@@ -220,8 +219,8 @@ TEST_F(EvalCli, UsageErrorsExitWith2) {
 
 TEST_F(EvalCli, BadScoreOrTagLinesAreNamedWithFileAndLine) {
   input_file("pairs.tsv", "a man\ta woman\t1.5\nthe cat\ta dog\tfour\n");
-  RunResult result = run({"eval", "sts", "-m", tiny_model(), "-i", path("pairs.tsv").string(), "--input-format",
-                          "tsv", "--pair-field", "2", "--score-field", "3"});
+  RunResult result = run({"eval", "sts", "-m", tiny_model(), "-i", path("pairs.tsv").string(), "--input-format", "tsv",
+                          "--pair-field", "2", "--score-field", "3"});
   EXPECT_EQ(result.status, 1);
   EXPECT_CONTAINS(result.err, "pairs.tsv:2: the score \"four\" is not a finite number");
 
@@ -232,8 +231,8 @@ TEST_F(EvalCli, BadScoreOrTagLinesAreNamedWithFileAndLine) {
   EXPECT_CONTAINS(result.err, "train.conll:4: tag \"LOC\" is not IOB2");
 
   input_file("labels.jsonl", "{\"text\": \"good\", \"label\": \"pos\"}\n{\"text\": \"bad\"}\n");
-  result = run({"eval", "classify", "-m", tiny_model(), "-i", path("labels.jsonl").string(), "--input-format",
-                "jsonl", "--label-field", "label", "--folds", "2"});
+  result = run({"eval", "classify", "-m", tiny_model(), "-i", path("labels.jsonl").string(), "--input-format", "jsonl",
+                "--label-field", "label", "--folds", "2"});
   EXPECT_EQ(result.status, 1);
   EXPECT_CONTAINS(result.err, "labels.jsonl:2: no field \"label\"");
 }
