@@ -46,14 +46,17 @@ double cubic_minimum(const Trial& a, const Trial& b, double low, double high) {
   return (low + high) / 2;
 }
 
-// A step along `direction` from `origin` that satisfies the strong Wolfe
+// A step along `direction` from `origin` (its value, gradient and slope
+// along `direction` known) that satisfies the strong Wolfe
 // conditions; failing that within the evaluations allowed, the lowest step
 // found with sufficient decrease; failing that, none.
 class LineSearch {
  public:
   LineSearch(const Objective& objective, const Trial& origin, const at::Tensor& direction,
              std::size_t& evaluations)
-      : objective_(objective), origin_(origin), direction_(direction), evaluations_(evaluations) {}
+      : objective_(objective), origin_(origin), direction_(direction), evaluations_(evaluations) {
+    origin_.step = 0;
+  }
 
   std::optional<Trial> search(double initial_step) {
     Trial previous = origin_;
@@ -115,7 +118,7 @@ class LineSearch {
   }
 
   const Objective& objective_;
-  const Trial& origin_;
+  Trial origin_;  // step 0
   const at::Tensor& direction_;
   std::size_t& evaluations_;
   int spent_ = 0;
