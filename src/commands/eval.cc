@@ -205,33 +205,33 @@ std::vector<EvalResult> sweep(const std::vector<PooledVectors>& pooled, const st
   std::vector<EvalResult> results;
   for (const PooledVectors& vectors : pooled) {
     for (const PostProcessChoice& choice : choices) {
-      // Post-processing is fitted per slot, every layer at once; when a
-      // slot cannot be fitted (the [CLS] vector of the embedding output is
-      // the same for every text), the slots are fitted one by one and the
-      // ones that fail are reported, not scored.
+      // Statistics from --stats cover every slot at once; otherwise each
+      // slot (layer) is fitted on its own, so that one that cannot be (the
+      // [CLS] vector of the embedding output is the same for every text) is
+      // reported, not scored, and the others are.
       const auto postprocessed = [&](const at::Tensor& rows, const VectorSource& source) {
-        const auto transform = [&](const at::Tensor& slots) {
-          PostProcessor postprocessor(choice.options);
-          if (!postprocessor.needs_statistics() && !choice.options.l2_normalize) return slots;
-          if (saved.fits(source, choice.options)) {
-            postprocessor.load(saved.file(), source);
-            spdlog::info("{} {}: statistics from {}", vectors.pooling, choice.name, saved.file().string());
-          } else {
-            postprocessor.fit(slots);
+        std::vector<Candidate> slots(static_cast<std::size_t>(rows.size(1)));
+        PostProcessor postprocessor(choice.options);
+        const bool transformed = postprocessor.needs_statistics() || choice.options.l2_normalize;
+        const bool loaded = postprocessor.needs_statistics() && saved.fits(source, choice.options);
+        if (loaded) {
+          postprocessor.load(saved.file(), source);
+          spdlog::info("{} {}: statistics from {}", vectors.pooling, choice.name, saved.file().string());
+        }
+        const at::Tensor all = loaded ? postprocessor.apply(rows) : rows;
+        for (std::int64_t slot = 0; slot < rows.size(1); ++slot) {
+          Candidate& candidate = slots[static_cast<std::size_t>(slot)];
+          if (loaded || !transformed) {
+            candidate.features = all.select(1, slot);
+            continue;
           }
-          return postprocessor.apply(slots);
-        };
-        std::vector<Candidate> slots;
-        try {
-          const at::Tensor all = transform(rows);
-          for (std::int64_t slot = 0; slot < rows.size(1); ++slot) slots.push_back({{}, all.select(1, slot), ""});
-        } catch (const std::runtime_error&) {
-          for (std::int64_t slot = 0; slot < rows.size(1); ++slot) {
-            try {
-              slots.push_back({{}, transform(rows.narrow(1, slot, 1)).select(1, 0), ""});
-            } catch (const std::runtime_error& error) {
-              slots.push_back({{}, {}, error.what()});
-            }
+          try {
+            const at::Tensor slot_rows = rows.narrow(1, slot, 1);
+            PostProcessor fitted(choice.options);
+            fitted.fit(slot_rows);
+            candidate.features = fitted.apply(slot_rows).select(1, 0);
+          } catch (const std::runtime_error& error) {
+            candidate.failure = error.what();
           }
         }
         return slots;
