@@ -83,17 +83,6 @@ struct EvalOptions {
   bool progress = isatty(STDERR_FILENO) != 0;
 };
 
-template <typename Action>
-auto as_usage_error(Action action) {
-  try {
-    return action();
-  } catch (const UsageError&) {
-    throw;
-  } catch (const std::invalid_argument& error) {
-    throw UsageError(error.what());
-  }
-}
-
 // ---- The sweep ------------------------------------------------------------
 
 // One entry of --postprocess: transforms joined by '+', e.g. "whiten:256+standardize".
