@@ -8,6 +8,7 @@ packages=(
   libtorch-dev libopenblas0-openmp
   libsentencepiece-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libutf8proc-dev libssl-dev
   python3 python3-torch python3-numpy python3-pytest python3-yaml python3-onnx python3-scipy python3-sklearn
+  gnuplot-nox
   jq clang libclang-rt-14-dev
   slurmctld slurmd slurm-client munge parallel
 )

@@ -27,6 +27,7 @@ CommandRun define_tokenize(CLI::App& app, const CommonOptions& common);
 CommandRun define_stats(CLI::App& app, const CommonOptions& common);
 CommandRun define_postprocess(CLI::App& app, const CommonOptions& common);
 CommandRun define_merge(CLI::App& app, const CommonOptions& common);
+CommandRun define_eval(CLI::App& app, const CommonOptions& common);
 
 // Every subcommand; the first is the default when none is named.
 inline const std::vector<Command>& commands() {
@@ -39,6 +40,7 @@ inline const std::vector<Command>& commands() {
       {"postprocess", "Apply saved statistics, --normalize or --output-dtype to saved NPY vectors, with no model",
        define_postprocess},
       {"merge", "Join the outputs of --shard runs into the output of one run over the whole input", define_merge},
+      {"eval", "Score layers, poolings and post-processings on a task: eval sts|classify|tokens", define_eval},
   };
   return table;
 }

@@ -251,17 +251,6 @@ void check_embed_options(const CLI::App& app, EmbedOptions& options) {
   }
 }
 
-template <typename Action>
-auto as_usage_error(Action action) {
-  try {
-    return action();
-  } catch (const UsageError&) {
-    throw;
-  } catch (const std::invalid_argument& error) {
-    throw UsageError(error.what());  // a request this model, build or machine cannot serve
-  }
-}
-
 // Temporaries (the spooled vectors of a two-pass run) go beside an output
 // file, on the disk meant to hold that much; for stdout or a special file
 // (/dev/null, a FIFO), to the temporary directory.

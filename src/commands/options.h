@@ -15,11 +15,25 @@
 #include "bert_embed/io/input_reader.h"
 #include "bert_embed/io/manifest.h"
 #include "bert_embed/model/bundle.h"
+#include "bert_embed/pipeline/pipeline.h"
 #include "bert_embed/pipeline/text_source.h"
 #include "bert_embed/text/tokenizer.h"
 #include "bert_embed/vectors/postprocess.h"
 
 namespace bert_embed {
+
+// Runs `action`, turning std::invalid_argument into UsageError: a request
+// this model, build or machine cannot serve.
+template <typename Action>
+auto as_usage_error(Action action) {
+  try {
+    return action();
+  } catch (const UsageError&) {
+    throw;
+  } catch (const std::invalid_argument& error) {
+    throw UsageError(error.what());
+  }
+}
 
 // Options every subcommand has.
 struct CommonOptions {
