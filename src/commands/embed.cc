@@ -391,6 +391,7 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   provenance.format = output_format_name(options.format);
   provenance.dim = writer_options.dim;
   provenance.shard.settings = embed_settings(options, text);
+  provenance.text = TextPreparation{text.settings.prefix, text.settings.strip_text, text.settings.max_length};
 
   // A shard counts the input's records, finds its range on the grid, and
   // goes on from what an earlier run of the same command left.
@@ -422,7 +423,6 @@ void run_embed(const EmbedOptions& options, const CommonOptions& common) {
   TextSource source(options.text.input, options.text.input_options, text.tokenizer, text.settings, range,
                     options.window.max_lines);
   if (!options.shard) provenance.input = InputDescription{source.input_name(), source.input_size(), 0, 0};
-  provenance.text = TextPreparation{text.settings.prefix, text.settings.strip_text, text.settings.max_length};
 
   // Every file of the run is opened now, so that an unwritable one fails
   // before the model runs, and committed together at the end.
