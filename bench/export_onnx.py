@@ -3,8 +3,8 @@
 
     export_onnx.py BUNDLE_DIR OUTPUT_DIR
 
-Writes OUTPUT_DIR/model.onnx: the bundle's encoder (scripts/export_model.py's
-Encoder with the weights of BUNDLE_DIR/model.pt), taking input_ids, attention_mask
+Writes OUTPUT_DIR/model.onnx: the bundle's encoder (the exporter's module for
+a BERT bundle, scripts/bert_embed_export, with the weights of BUNDLE_DIR/model.pt), taking input_ids, attention_mask
 and token_type_ids (int64, [batch, sequence], both axes dynamic) and returning
 `pooled`, the mean of the last layer's vectors over the real tokens (bert-embed's
 --pooling mean), torch.onnx.export at opset 17. And OUTPUT_DIR/model.int8.onnx:
@@ -28,7 +28,8 @@ from onnx import helper, numpy_helper
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import export_model  # noqa: E402  (the encoder bert-embed's bundles are made from)
+from bert_embed_export.architecture import architecture_for  # noqa: E402  (what bundles are made from)
+from bert_embed_export.layers import HiddenStateEncoder  # noqa: E402
 
 OPSET = 17
 
@@ -36,7 +37,7 @@ OPSET = 17
 class MeanPooledEncoder(nn.Module):
     """The last layer's vectors averaged over the real tokens."""
 
-    def __init__(self, encoder: export_model.Encoder):
+    def __init__(self, encoder: HiddenStateEncoder):
         super().__init__()
         self.encoder = encoder
 
@@ -47,7 +48,7 @@ class MeanPooledEncoder(nn.Module):
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-def load_encoder(bundle: Path) -> export_model.Encoder:
+def load_encoder(bundle: Path) -> HiddenStateEncoder:
     info = json.loads((bundle / "bundle.json").read_text(encoding="utf-8"))
     raw = {"model_type": info["architecture"], "num_hidden_layers": info["num_layers"],
            "hidden_size": info["hidden_size"], "num_attention_heads": info["num_attention_heads"],
@@ -56,13 +57,15 @@ def load_encoder(bundle: Path) -> export_model.Encoder:
            "type_vocab_size": info["type_vocab_size"], "vocab_size": info["vocab_size"],
            "embedding_size": info["embedding_size"], "hidden_act": info["hidden_act"],
            "layer_norm_eps": info["layer_norm_eps"], "pad_token_id": info["tokenizer"]["special_ids"]["pad"]}
-    encoder = export_model.Encoder(export_model.EncoderConfig(raw, str(bundle / "bundle.json")),
-                                   has_pooler=info["has_pooler"])
+    if info["architecture"] != "bert":
+        raise SystemExit(f"export_onnx.py: {bundle}: a BERT bundle is needed, not {info['architecture']}")
+    architecture = architecture_for(raw, str(bundle / "bundle.json"))
+    encoder = architecture.build(architecture.config(raw, str(bundle / "bundle.json")), has_pooler=info["has_pooler"])
     encoder.load_state_dict(torch.jit.load(str(bundle / "model.pt")).state_dict())
     return encoder.eval()
 
 
-def export_float32(encoder: export_model.Encoder, path: Path) -> None:
+def export_float32(encoder: HiddenStateEncoder, path: Path) -> None:
     ids = torch.tensor([[101, 7592, 2088, 102, 0], [101, 2023, 2003, 1037, 102]])
     mask = (ids != 0).long()
     with torch.no_grad():
