@@ -656,5 +656,25 @@ TEST_F(EmbedCli, BundleDefaultsApplyUnlessOverriddenAndTheManifestSaysWhich) {
   EXPECT_NE(tokens.out.find(R"(["[CLS]","query",":","hello","world","[SEP]"])"), std::string::npos) << tokens.out;
 }
 
+// Issue 10: a bundle exported from a sentence-transformers directory gives,
+// with no option but the input and output, SentenceTransformer.encode's
+// vectors (text stripped, truncated at max_seq_length, its pooling, L2
+// normalized): the golden sentence.npy.
+TEST_F(EmbedCli, SentenceTransformersBundleDefaultsGiveEncodeVectors) {
+  const fs::path golden = fixtures_dir() / "goldens" / "st-tiny-bert-cls";
+  for (const char* corpus : {"english", "edge_cases"}) {
+    const fs::path output = path(std::string(corpus) + ".npy");
+    embed({"-m", test_bundle("st-tiny-bert-cls").string(), "-i", (golden / corpus / "input.txt").string(), "-o",
+           output.string()});
+    const NpyArray actual = read_npy(output);
+    const NpyArray expected = read_npy(golden / corpus / "sentence.npy");
+    ASSERT_EQ(actual.shape, expected.shape) << corpus;
+    for (std::size_t i = 0; i < expected.f32.size(); ++i) {
+      if (std::isnan(expected.f32[i])) continue;  // a line the golden has no tokens for
+      ASSERT_NEAR(actual.f32[i], expected.f32[i], 1e-5) << corpus << " value " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace bert_embed::test
