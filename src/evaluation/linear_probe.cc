@@ -128,6 +128,7 @@ LinearProbe::LinearProbe(const at::Tensor& features, const at::Tensor& labels, s
   // The model's classes are the seen ones, renumbered 0 to seen - 1.
   const at::Tensor model_class = at::full({classes}, -1, at::kLong).index_put_({seen_classes_}, at::arange(seen));
   const at::Tensor targets = model_class.index_select(0, labels);
+  // A single class has no curvature to scale by; any scaling will do.
   const Preconditioner preconditioner(x, std::max<std::int64_t>(seen, 2), options.c);
   const MultinomialObjective objective(x, preconditioner, targets, seen);
   LbfgsOptions solver;
