@@ -1,5 +1,6 @@
 #include "bert_embed/evaluation/classification.h"
 
+#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -99,22 +100,27 @@ CrossValidationScores cross_validate(const at::Tensor& features, const at::Tenso
 
   const at::Tensor fold_of = at::tensor(at::ArrayRef<int>(folds), at::kInt);
   std::vector<double> accuracies(fold_count), macro_f1s(fold_count);
-  for (int fold = 0; fold < fold_count; ++fold) {
-    const at::Tensor held_out = fold_of.eq(fold);
-    const at::Tensor train_rows = held_out.logical_not().nonzero().squeeze(1);
-    const at::Tensor test_rows = held_out.nonzero().squeeze(1);
-    const LinearProbe probe(features.index_select(0, train_rows), labels.index_select(0, train_rows), classes,
-                            options);
-    if (!probe.converged()) {
-      spdlog::warn("the probe of fold {} stopped after {} iterations without converging", fold,
-                   probe.iterations());
+  // The folds' probes in parallel, each on one thread: libtorch's operators
+  // and OpenBLAS (an OpenMP build) run single-threaded inside a parallel
+  // region, so every fold's numbers are the same whatever the thread count.
+  at::parallel_for(0, fold_count, 1, [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t fold = first; fold < last; ++fold) {
+      const at::Tensor held_out = fold_of.eq(fold);
+      const at::Tensor train_rows = held_out.logical_not().nonzero().squeeze(1);
+      const at::Tensor test_rows = held_out.nonzero().squeeze(1);
+      const LinearProbe probe(features.index_select(0, train_rows), labels.index_select(0, train_rows), classes,
+                              options);
+      if (!probe.converged()) {
+        spdlog::warn("the probe of fold {} stopped after {} iterations without converging", fold,
+                     probe.iterations());
+      }
+      const ClassificationScores scores =
+          score_classification(probe.predict(features.index_select(0, test_rows)),
+                               labels.index_select(0, test_rows), classes);
+      accuracies[fold] = scores.accuracy;
+      macro_f1s[fold] = scores.macro_f1;
     }
-    const ClassificationScores scores =
-        score_classification(probe.predict(features.index_select(0, test_rows)),
-                             labels.index_select(0, test_rows), classes);
-    accuracies[fold] = scores.accuracy;
-    macro_f1s[fold] = scores.macro_f1;
-  }
+  });
   CrossValidationScores scores;
   std::tie(scores.accuracy, scores.accuracy_sd) = mean_and_sd(accuracies);
   std::tie(scores.macro_f1, scores.macro_f1_sd) = mean_and_sd(macro_f1s);

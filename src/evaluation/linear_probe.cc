@@ -1,5 +1,6 @@
 #include "bert_embed/evaluation/linear_probe.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -16,38 +17,71 @@ void check_features(const at::Tensor& features, const char* what) {
   }
 }
 
-// scikit-learn's multinomial objective divided by C * n: the mean log-loss
-// of softmax(x W^T + b) plus ||W||^2 / (2 C n), over flat parameters
-// [W (k x d, row-major), b (k)].
+// L-BFGS starts from a multiple of the identity as its Hessian and refines
+// it from 10 corrections: on correlated features (as an encoder's are) the
+// Hessian's eigenvalues spread over orders of magnitude and it crawls. So
+// the probe is solved for T, the weights in the eigenbasis V of the
+// standardized features' covariance S = x^T x / n with each direction j
+// scaled by the square root of the objective's curvature there at the
+// start, h_j = s lambda_j + 1 / (C n), s = (1 / k)(1 - 1 / k) the softmax's
+// curvature when every class is equally likely: W = T P^T with
+// P = V diag(h)^-1/2, and ||W||^2 = sum_j ||T_j||^2 / h_j (rotations keep
+// the L2 norm). The minimum is the same; the Hessian in T is close to the
+// identity. probe_bench, one thread: a WNUT-sized probe (62,000 x 768,
+// 13 tags) takes 50 iterations instead of 340; an SST-2-sized one
+// (785 x 768) 37 instead of 206.
+struct Preconditioner {
+  Preconditioner(const at::Tensor& x, std::int64_t classes, double c) {
+    const double rows = static_cast<double>(x.size(0));
+    const double softmax_curvature = (1.0 / classes) * (1.0 - 1.0 / classes);
+    const auto [eigenvalues, eigenvectors] = at::linalg_eigh(at::mm(x.t(), x).div_(rows));
+    const at::Tensor curvature = eigenvalues.clamp_min(0).mul_(softmax_curvature).add_(1.0 / (c * rows));
+    basis = eigenvectors * curvature.rsqrt();
+    penalties = curvature.reciprocal().div_(c * rows);
+  }
+  at::Tensor basis;      // double [d, d]: P
+  at::Tensor penalties;  // double [d]: 1 / (C n h_j)
+};
+
+// scikit-learn's multinomial objective divided by C * n, in the variables
+// of Preconditioner: the mean log-loss of softmax(x P T^T + b) plus
+// sum_j penalty_j ||T_j||^2 / 2, over flat parameters [T (k x d, row-major),
+// b (k)]. The weights go through P at each evaluation (k d^2 operations),
+// not the features (n d^2 once, and a second copy of them).
 class MultinomialObjective {
  public:
-  MultinomialObjective(const at::Tensor& x, const at::Tensor& targets, std::int64_t classes, double c)
+  MultinomialObjective(const at::Tensor& x, const Preconditioner& preconditioner, const at::Tensor& targets,
+                       std::int64_t classes)
       : x_(x),
+        preconditioner_(preconditioner),
         targets_(targets.unsqueeze(1)),
         one_hot_(at::one_hot(targets, classes).to(at::kDouble)),
         classes_(classes),
-        rows_(static_cast<double>(x.size(0))),
-        penalty_(1.0 / (c * rows_)) {}
+        rows_(static_cast<double>(x.size(0))) {}
 
   std::int64_t parameters() const { return classes_ * (x_.size(1) + 1); }
-  at::Tensor weights(const at::Tensor& parameters) const {
+  at::Tensor preconditioned_weights(const at::Tensor& parameters) const {
     return parameters.narrow(0, 0, classes_ * x_.size(1)).view({classes_, x_.size(1)});
+  }
+  // W = T P^T: the weights of the standardized features.
+  at::Tensor weights(const at::Tensor& parameters) const {
+    return at::mm(preconditioned_weights(parameters), preconditioner_.basis.t());
   }
   at::Tensor bias(const at::Tensor& parameters) const {
     return parameters.narrow(0, classes_ * x_.size(1), classes_);
   }
 
   double operator()(const at::Tensor& parameters, at::Tensor& gradient) const {
-    const at::Tensor w = weights(parameters);
-    const at::Tensor logits = at::addmm(bias(parameters), x_, w.t());
+    const at::Tensor t = preconditioned_weights(parameters);
+    const at::Tensor logits = at::addmm(bias(parameters), x_, weights(parameters).t());
     const at::Tensor log_probabilities = logits - logits.logsumexp(1, /*keepdim=*/true);
     const double log_loss = -log_probabilities.gather(1, targets_).sum().item<double>() / rows_;
-    const at::Tensor flat_weights = parameters.narrow(0, 0, w.numel());
-    const double penalty = 0.5 * penalty_ * at::dot(flat_weights, flat_weights).item<double>();
+    const at::Tensor penalty_gradient = t * preconditioner_.penalties;
+    const double penalty = 0.5 * at::dot(penalty_gradient.view(-1), t.reshape(-1)).item<double>();
     const at::Tensor residual = log_probabilities.exp_().sub_(one_hot_);
-    at::Tensor weight_gradient = weights(gradient);
-    at::mm_out(weight_gradient, residual.t(), x_);
-    weight_gradient.div_(rows_).add_(w, penalty_);
+    at::Tensor weight_gradient = preconditioned_weights(gradient);
+    at::mm_out(weight_gradient, at::mm(residual.t(), x_), preconditioner_.basis);
+    weight_gradient.div_(rows_).add_(penalty_gradient);
     at::Tensor bias_gradient = bias(gradient);
     at::sum_out(bias_gradient, residual, {0}).div_(rows_);
     return log_loss + penalty;
@@ -55,11 +89,11 @@ class MultinomialObjective {
 
  private:
   at::Tensor x_;
+  const Preconditioner& preconditioner_;
   at::Tensor targets_;  // int64 [n, 1], for gather
   at::Tensor one_hot_;  // double [n, k]
   std::int64_t classes_;
   double rows_;
-  double penalty_;
 };
 
 }  // namespace
@@ -94,14 +128,16 @@ LinearProbe::LinearProbe(const at::Tensor& features, const at::Tensor& labels, s
   // The model's classes are the seen ones, renumbered 0 to seen - 1.
   const at::Tensor model_class = at::full({classes}, -1, at::kLong).index_put_({seen_classes_}, at::arange(seen));
   const at::Tensor targets = model_class.index_select(0, labels);
-  const MultinomialObjective objective(x, targets, seen, options.c);
+  // A single class has no curvature to scale by; any scaling will do.
+  const Preconditioner preconditioner(x, std::max<std::int64_t>(seen, 2), options.c);
+  const MultinomialObjective objective(x, preconditioner, targets, seen);
   LbfgsOptions solver;
   solver.max_iterations = options.max_iterations;
   solver.gradient_tolerance = options.tolerance;
   const LbfgsResult result = minimize_lbfgs(
       [&objective](const at::Tensor& parameters, at::Tensor& gradient) { return objective(parameters, gradient); },
       at::zeros({objective.parameters()}, at::kDouble), solver);
-  weights_ = objective.weights(result.x).clone();
+  weights_ = objective.weights(result.x);
   bias_ = objective.bias(result.x).clone();
   iterations_ = result.iterations;
   converged_ = result.converged;

@@ -1,5 +1,6 @@
 #include "bert_embed/evaluation/classification.h"
 
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -123,6 +124,26 @@ TEST(CrossValidate, ScoresEveryFoldEvenWhenAClassIsAbsentFromSome) {
   }
   EXPECT_DOUBLE_EQ(halves.accuracy, (accuracies[0] + accuracies[1]) / 2);
   EXPECT_DOUBLE_EQ(halves.accuracy_sd, std::abs(accuracies[0] - accuracies[1]) / 2);
+}
+
+// The folds run in parallel, each probe on one thread: the same numbers
+// whatever the thread count.
+TEST(CrossValidate, GivesTheSameScoresWhateverTheThreadCount) {
+  const test::LabelledVectors data = test::gaussian_clusters(300, 40, 3, 1.0, 5);
+  const std::vector<std::int64_t> labels(data.labels.data_ptr<std::int64_t>(),
+                                         data.labels.data_ptr<std::int64_t>() + 300);
+  const std::vector<int> folds = stratified_folds(labels, 10, 2);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const CrossValidationScores single = cross_validate(data.features, data.labels, 3, folds);
+  at::set_num_threads(4);
+  const CrossValidationScores parallel = cross_validate(data.features, data.labels, 3, folds);
+  at::set_num_threads(threads);
+  EXPECT_LT(single.accuracy, 95.0);  // some rows on the wrong side
+  EXPECT_EQ(single.accuracy, parallel.accuracy);
+  EXPECT_EQ(single.accuracy_sd, parallel.accuracy_sd);
+  EXPECT_EQ(single.macro_f1, parallel.macro_f1);
+  EXPECT_EQ(single.macro_f1_sd, parallel.macro_f1_sd);
 }
 
 TEST(CrossValidate, RefusesFoldsThatDoNotNumberTheRows) {

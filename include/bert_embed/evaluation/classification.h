@@ -40,9 +40,12 @@ struct CrossValidationScores {
 };
 // Trains one probe per fold on the other folds and scores it on that fold.
 // folds: one per row of features, in [0, K) with every fold used, K >= 2.
-// The folds run one after another, each probe on libtorch's intra-op threads
-// (folds in parallel through at::parallel_for cost more processor time: 3.7 s
-// a probe against 2.3 s on a loaded 2-core machine; see probe_bench). Throws
+// The folds' probes run in parallel on libtorch's threads, each probe on one
+// thread, so the scores do not depend on the thread count (probe_bench,
+// SST-2-sized folds on 2 threads of a loaded 2-core machine: 0.16
+// processor-seconds a probe, as on one thread, against 0.2 to 2.3 with the
+// folds one after another on 2 intra-op threads, whose OpenMP workers spin
+// between libtorch's many small operations). Throws
 // std::invalid_argument for other folds (and as LinearProbe does).
 CrossValidationScores cross_validate(const at::Tensor& features, const at::Tensor& labels,
                                      std::int64_t classes, const std::vector<int>& folds,

@@ -18,7 +18,10 @@ struct ProbeOptions {
   std::size_t max_iterations = 10000;
   // On the largest component of the gradient of that objective divided by
   // C * n (the mean log-loss plus ||W||^2 / (2 C n)), the scale on which
-  // scikit-learn's tol applies (its default, 1e-4, stops earlier).
+  // scikit-learn's tol applies (its default, 1e-4, stops earlier), taken in
+  // the preconditioned variables the solver works in (linear_probe.cc: the
+  // weights in the features' eigenbasis, each direction scaled to unit
+  // curvature).
   double tolerance = 1e-6;
 };
 
