@@ -41,7 +41,7 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build of the stage and en
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERT_EMBED_SANITIZE=address \
   -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures" "${launcher[@]}"
 cmake --build build-sanitize -j "$jobs" \
-  --target text_tests model_tests vectors_tests io_tests pipeline_tests cli_tests
+  --target text_tests model_tests vectors_tests io_tests pipeline_tests evaluation_tests cli_tests
 (cd build-sanitize && ctest --output-on-failure --no-tests=error -j "$jobs")
 
 echo "== ThreadSanitizer build of the pipeline's tests" >&2
