@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -208,12 +209,22 @@ std::vector<EvalResult> sweep(const std::vector<PooledVectors>& pooled, const st
           spdlog::info("{} {}: statistics from {}", vectors.pooling, choice.name, saved.file().string());
         }
         const at::Tensor all = loaded ? postprocessor.apply(rows) : rows;
+        if (loaded || !transformed) {
+          for (std::int64_t slot = 0; slot < rows.size(1); ++slot) {
+            slots[static_cast<std::size_t>(slot)].features = all.select(1, slot);
+          }
+          return slots;
+        }
+        // The slots are fitted in parallel, one per thread (libtorch and
+        // OpenBLAS run single-threaded inside the region): a fit is a
+        // covariance and an eigendecomposition, whose LAPACK part runs on one
+        // thread anyway. On 2 cores, STS-B test's sweep with 39 whitening fits
+        // (BERT-base size) went from 8.9 s of scoring, 22% of the model pass,
+        // to 6.8 s, 18%, with the same scores.
+        std::vector<std::exception_ptr> errors(slots.size());
+#pragma omp parallel for schedule(dynamic)
         for (std::int64_t slot = 0; slot < rows.size(1); ++slot) {
           Candidate& candidate = slots[static_cast<std::size_t>(slot)];
-          if (loaded || !transformed) {
-            candidate.features = all.select(1, slot);
-            continue;
-          }
           try {
             const at::Tensor slot_rows = rows.narrow(1, slot, 1);
             PostProcessor fitted(choice.options);
@@ -221,7 +232,12 @@ std::vector<EvalResult> sweep(const std::vector<PooledVectors>& pooled, const st
             candidate.features = fitted.apply(slot_rows).select(1, 0);
           } catch (const std::runtime_error& error) {
             candidate.failure = error.what();
+          } catch (...) {
+            errors[static_cast<std::size_t>(slot)] = std::current_exception();
           }
+        }
+        for (const std::exception_ptr& error : errors) {
+          if (error) std::rethrow_exception(error);
         }
         return slots;
       };
