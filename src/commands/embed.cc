@@ -350,21 +350,13 @@ ResumePoint find_resume_point(const EmbedOptions& options, const Manifest& plann
 // Reads top to bottom like the pipeline it runs. Everything that can be
 // checked without the model (input, layers, post-processing, every output
 // file) is checked before the model loads.
-// The encoder's options with --dtype auto resolved for this machine.
-EncoderOptions resolve_encoder_options(const EmbedOptions& options) {
-  EncoderOptions resolved = options.encoder;
-  if (options.dtype_auto) {
-    resolved.dtype = resolve_auto_dtype(options.encoder.device);
-    spdlog::info("--dtype auto: {} on {} ({})", to_string(resolved.dtype), options.encoder.device,
-                 describe(detect_cpu_features()));
-  }
-  return resolved;
-}
-
 void run_embed(const EmbedOptions& options, const CommonOptions& common) {
-  const EncoderOptions encoder_options = as_usage_error([&] { return resolve_encoder_options(options); });
   // Process-wide, so before any thread starts.
-  apply_runtime_settings(RuntimeSettings{options.threads, encoder_options.dtype});
+  EncoderOptions encoder_options = options.encoder;
+  encoder_options.dtype = as_usage_error([&] {
+    return apply_runtime_settings(RuntimeSettings{
+        options.threads, options.dtype_auto ? std::nullopt : std::optional(options.encoder.dtype), options.encoder.device});
+  });
   const TextStage text = load_text_stage(options.text);
   const OutputSpec spec = as_usage_error([&] {
     return plan_output(options.layers, options.layer_aggregation, options.pooling, options.exclude_special,

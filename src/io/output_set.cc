@@ -129,8 +129,13 @@ void OutputSet::commit() {
     for (const fs::path& dir : directories) sync_directory(dir.empty() ? fs::path(".") : dir);
   }
   for (const auto& manifest : manifest_files) manifest->commit();
-  if (!checkpoint_file_.empty() && ::unlink(checkpoint_file_.c_str()) != 0 && errno != ENOENT) {
-    throw std::runtime_error("cannot remove " + checkpoint_file_.string() + ": " + std::strerror(errno));
+  if (!checkpoint_file_.empty()) {
+    if (::unlink(checkpoint_file_.c_str()) != 0 && errno != ENOENT)
+      throw std::runtime_error("cannot remove " + checkpoint_file_.string() + ": " + std::strerror(errno));
+    // A run killed while writing a checkpoint leaves its temporary behind;
+    // this run may have had no checkpoint left to write (and so no occasion
+    // to remove it) before finishing.
+    temporaries::remove_stale(checkpoint_file_);
   }
   committed_ = true;
 }

@@ -28,7 +28,10 @@ trap 'rm -rf "$work"' EXIT
 # The first 600 lines, in windows of 64: shards lie on their grid, so that none of the 3 is empty.
 head -n 600 "$corpus" >"$work/corpus.txt"
 options=(-m "$bundle" -i "$work/corpus.txt" --window-lines 64 --quiet)
-"$bert_embed" embed "${options[@]}" -o "$work/reference.npy"
+# With the pods' thread count: BLAS kernels may sum in another order with
+# another one (OpenBLAS's Haswell kernels do), and the bytes are promised for
+# the same options.
+"$bert_embed" embed "${options[@]}" --threads 1 -o "$work/reference.npy"
 
 export BERT_EMBED=$bert_embed BERT_EMBED_SHARDS=$shards BERT_EMBED_OUTPUT=$work/out/vectors.npy BERT_EMBED_THREADS=1
 # pod INDEX ARGUMENT...: the entry script as the pod of that index runs it.

@@ -1,6 +1,7 @@
 #include "bert_embed/model/runtime.h"
 
 #include <cstdlib>
+#include <optional>
 #include <regex>
 #include <stdexcept>
 #include <string>
@@ -100,21 +101,43 @@ TEST(OpenBlasCores, DescribesTheFeatures) {
   EXPECT_EQ(describe(kSse), "none of avx2, avx512, amx");
 }
 
-TEST(AutoDType, BFloat16OnlyWhereAmxMultipliesItOnCpu) {
-  EXPECT_EQ(resolve_auto_dtype(kAmx, false, 0), DType::kBFloat16);
-  EXPECT_EQ(resolve_auto_dtype(kAvx512Bf16, false, 0), DType::kFloat32);  // slower than float32 without AMX
-  EXPECT_EQ(resolve_auto_dtype(kSse, false, 0), DType::kFloat32);
+TEST(AutoDType, CpuFeaturesDecideExceptBFloat16ProductsWithoutAmx) {
+  EXPECT_EQ(auto_dtype_by_features(kAmx, false, 0), DType::kBFloat16);
+  EXPECT_EQ(auto_dtype_by_features(kAvx512Bf16, false, 0), std::nullopt);  // timed
+  EXPECT_EQ(auto_dtype_by_features(kAvx512, false, 0), DType::kFloat32);   // bfloat16 emulated
+  EXPECT_EQ(auto_dtype_by_features(kSse, false, 0), DType::kFloat32);
 }
 
 TEST(AutoDType, CudaPicksBFloat16FromAmpereOnAndFloat16Before) {
-  EXPECT_EQ(resolve_auto_dtype(kSse, true, 8), DType::kBFloat16);
-  EXPECT_EQ(resolve_auto_dtype(kSse, true, 9), DType::kBFloat16);
-  EXPECT_EQ(resolve_auto_dtype(kSse, true, 7), DType::kFloat16);
-  EXPECT_EQ(resolve_auto_dtype(kSse, true, 0), DType::kFloat16);  // capability unknown
+  EXPECT_EQ(auto_dtype_by_features(kSse, true, 8), DType::kBFloat16);
+  EXPECT_EQ(auto_dtype_by_features(kSse, true, 9), DType::kBFloat16);
+  EXPECT_EQ(auto_dtype_by_features(kSse, true, 7), DType::kFloat16);
+  EXPECT_EQ(auto_dtype_by_features(kSse, true, 0), DType::kFloat16);  // capability unknown
 }
 
-TEST(AutoDType, ResolvesForThisCpuAndRefusesAnUnknownDevice) {
-  EXPECT_EQ(resolve_auto_dtype("cpu"), resolve_auto_dtype(detect_cpu_features(), false, 0));
+TEST(AutoDType, BFloat16OnlyWhenItsProductsAreClearlyFaster) {
+  EXPECT_EQ(faster_dtype({205, 412}), DType::kBFloat16);  // this AMD EPYC
+  EXPECT_EQ(faster_dtype({300, 190}), DType::kFloat32);
+  EXPECT_EQ(faster_dtype({200, 220}), DType::kFloat32);  // within the margin
+}
+
+TEST(AutoDType, TimesBothProductsWithTheThreadsSet) {
+  apply_runtime_settings(RuntimeSettings{1, DType::kFloat32});
+  const ProductRates rates = time_matrix_products();
+  EXPECT_GT(rates.float32, 0.5);  // GFLOP/s: even SSE kernels on one thread reach more
+  EXPECT_GT(rates.bfloat16, 0.0);
+}
+
+TEST(AutoDType, ResolvesForThisCpuSaysWhyAndRefusesAnUnknownDevice) {
+  const AutoDType resolved = resolve_auto_dtype("cpu");
+  const std::optional<DType> by_features = auto_dtype_by_features(detect_cpu_features(), false, 0);
+  if (by_features) EXPECT_EQ(resolved.dtype, *by_features);
+  EXPECT_NE(resolved.dtype, DType::kInt8);
+  EXPECT_NE(resolved.dtype, DType::kFloat16);
+  EXPECT_FALSE(resolved.reason.empty());
+  const DType applied = apply_runtime_settings(RuntimeSettings{1, std::nullopt, "cpu"});
+  if (by_features) EXPECT_EQ(applied, *by_features);
+  EXPECT_TRUE(applied == DType::kFloat32 || applied == DType::kBFloat16) << to_string(applied);
   EXPECT_THROW(resolve_auto_dtype("gpu:1"), std::invalid_argument);
   EXPECT_THROW(resolve_auto_dtype("cuda:x"), std::invalid_argument);
 }

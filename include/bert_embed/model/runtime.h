@@ -4,6 +4,7 @@
 // libtorch's thread count, oneDNN's cache or glibc's allocator policy.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -55,27 +56,51 @@ std::string blas_kernels();
 std::string onednn_kernels();
 
 // `--dtype auto`: the fastest number format whose pooled vectors stay within
-// a cosine of 0.999 of float32's. CPU: bfloat16 where AMX multiplies it
-// (without AMX, bfloat16 runs slower than float32), float32 elsewhere; int8
-// only when asked for. CUDA: bfloat16 on compute capability 8.0 and later,
-// float16 before.
-DType resolve_auto_dtype(const CpuFeatures& features, bool cuda, int cuda_major_capability);
+// a cosine of 0.999 of float32's (bfloat16 keeps 0.99996 on BERT-base; int8
+// only when asked for). CUDA: bfloat16 on compute capability 8.0 and later,
+// float16 before. CPU: float32 where bfloat16 products are emulated (no
+// AVX512-BF16), bfloat16 where AMX multiplies it, and in between (AVX512-BF16
+// without AMX) no rule holds: on a 2-vCPU Xeon of family 6 model 207
+// bfloat16 ran BERT-base at 0.65x float32's speed, on a 2-vCPU AMD EPYC at
+// 2x. std::nullopt then: time both (timed_auto_dtype).
+std::optional<DType> auto_dtype_by_features(const CpuFeatures& features, bool cuda, int cuda_major_capability);
 
-// The same for a --device ("cpu", "cuda", "cuda:N"): this CPU's features, or
-// the GPU's compute capability (from the CUDA runtime libtorch loaded).
-// Throws std::invalid_argument for a device name it cannot read.
-DType resolve_auto_dtype(const std::string& device);
+// Float32 and bfloat16 matrix products of BERT-base's feed-forward shape
+// ([256 x 768] by [768 x 3072]) on this CPU with the threads set, GFLOP/s.
+struct ProductRates {
+  double float32 = 0;
+  double bfloat16 = 0;
+};
+ProductRates time_matrix_products();
 
-struct RuntimeSettings {
-  int threads = 0;                // intra-op threads; 0: all cores
-  DType dtype = DType::kFloat32;  // the number format the model will run in
+// bfloat16 when its products are enough faster to make the whole model
+// faster (the rest of a layer gains less from it), else float32.
+DType faster_dtype(const ProductRates& rates);
+
+struct AutoDType {
+  DType dtype = DType::kFloat32;
+  std::string reason;  // for the log: "AMX", "bfloat16 products 412 GFLOP/s, float32 205"
 };
 
-// Sets libtorch's intra-op thread count, bounds oneDNN's primitive cache
-// (unless the environment sets a capacity), keeps large blocks in glibc's
-// heap, and logs the kernels in use (info). Throws std::invalid_argument for
-// a negative thread count.
-void apply_runtime_settings(const RuntimeSettings& settings);
+// --dtype auto for a --device ("cpu", "cuda", "cuda:N"): this CPU's features
+// (timing the products where they do not decide), or the GPU's compute
+// capability (from the CUDA runtime libtorch loaded). Throws
+// std::invalid_argument for a device name it cannot read.
+AutoDType resolve_auto_dtype(const std::string& device);
+
+struct RuntimeSettings {
+  int threads = 0;                           // intra-op threads; 0: all cores
+  std::optional<DType> dtype = DType::kFloat32;  // the number format; none: --dtype auto, resolved for `device`
+  std::string device = "cpu";
+};
+
+// Sets libtorch's intra-op thread count, resolves --dtype auto (after the
+// thread count, which its timing needs), bounds oneDNN's primitive cache for
+// the number format (unless the environment sets a capacity), keeps large
+// blocks in glibc's heap, and logs the kernels in use and the format (info).
+// Returns the number format the model is to run in. Throws
+// std::invalid_argument for a negative thread count or an unreadable device.
+DType apply_runtime_settings(const RuntimeSettings& settings);
 
 // Hands the heap's free pages back to the system; the encoder calls it after
 // every batch, a two-pass fit after every window it replays (see runtime.cc
