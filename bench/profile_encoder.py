@@ -14,6 +14,7 @@ bert-embed when bert-embed does not correct it (see --log-level info).
 """
 import argparse
 import collections
+import ctypes
 import json
 import sys
 import time
@@ -79,6 +80,12 @@ def main() -> int:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    # bert-embed's heap policy (src/model/runtime.cc): large blocks stay in glibc's heap, so that
+    # each layer's activations do not fault fresh pages in (Python's default would add that cost).
+    libc = ctypes.CDLL(None)
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)
     config = json.load(open(f"{args.bundle}/bundle.json", encoding="utf-8"))
     hidden, layers = config["hidden_size"], config["num_layers"]
     module = torch.jit.load(f"{args.bundle}/model.pt").eval()

@@ -102,9 +102,11 @@ struct RuntimeSettings {
 // std::invalid_argument for a negative thread count or an unreadable device.
 DType apply_runtime_settings(const RuntimeSettings& settings);
 
-// Hands the heap's free pages back to the system; the encoder calls it after
-// every batch, a two-pass fit after every window it replays (see runtime.cc
-// for the measurements behind both policies).
+// Hands the heap's free pages back to the system once they outgrow a slack
+// (half the live heap, at least 64 MiB), so that memory stays flat without
+// faulting every batch's pages in again; the encoder calls it after every
+// batch, a two-pass fit after every window it replays (see runtime.cc for
+// the measurements behind both policies).
 void release_free_heap_pages();
 
 }  // namespace bert_embed
