@@ -39,16 +39,26 @@ GROUPS = {
 }
 
 
-def batches(lengths: List[int], max_tokens: int, max_lines: int) -> List[List[int]]:
-    """Greedy batches over the lines sorted longest first, under bert-embed's limits."""
+def batches(lengths: List[int], max_tokens: int, max_lines: int, batch_cost: int = 64) -> List[List[int]]:
+    """bert-embed's batches (src/pipeline/batcher.cc, plan_batches): the lines sorted longest first,
+    cut where the padded tokens plus a fixed cost per batch add up to the least."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    cost = [0] + [float("inf")] * len(order)
+    start = [0] * (len(order) + 1)
+    for end in range(1, len(order) + 1):
+        for first in range(end - 1, -1, -1):
+            lines = end - first
+            padded = lines * lengths[order[first]]
+            if lines > max_lines or (lines > 1 and padded > max_tokens):
+                break
+            if cost[first] + padded + batch_cost < cost[end]:
+                cost[end], start[end] = cost[first] + padded + batch_cost, first
     result: List[List[int]] = []
-    for index in order:
-        if result and len(result[-1]) < max_lines and (len(result[-1]) + 1) * lengths[result[-1][0]] <= max_tokens:
-            result[-1].append(index)
-        else:
-            result.append([index])
-    return result
+    end = len(order)
+    while end > 0:
+        result.append(order[start[end]:end])
+        end = start[end]
+    return result[::-1]
 
 
 def model_input(rows: List[List[int]]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -238,9 +238,13 @@ TEST_F(EmbedCli, SignalsLeaveNoTemporaryAndEndWithTheShellStatus) {
     SCOPED_TRACE(strsignal(number));
     Child child({"-m", tiny_model(), "-q", "-o", path("out.npy").string()});
     for (int i = 0; i < 100; ++i) child.write_line("a line that waits for more input");
-    // Long enough to load the model and open the output's temporary.
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    EXPECT_FALSE(temporaries().empty()) << "the run had not opened its output yet";
+    // Until the model has loaded and the output's temporary is open (a
+    // fixed wait was too short on a loaded machine).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (temporaries().empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_FALSE(temporaries().empty()) << "the run had not opened its output after 30 s";
     child.signal(number);
     EXPECT_EQ(child.wait(), 128 + number);
     EXPECT_EQ(temporaries(), std::vector<std::string>{});
