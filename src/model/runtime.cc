@@ -89,8 +89,9 @@ void set_threads(int threads) {
 // within one forward pass, which 128 entries serve as well as 1024. Dynamic
 // int8 layers quantize each input with its own scale, part of the key, so
 // their entries never hit yet hold about 1.5 MB each; float32 runs as fast
-// without it. oneDNN reads the capacity once, at its first primitive, so this
-// runs before a module is loaded; a capacity the user set is kept.
+// without it. oneDNN reads the capacity from the environment at its first
+// primitive, and takes it through its API later; a capacity the user set is
+// kept.
 void limit_onednn_primitive_cache(DType dtype) {
   if (std::getenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY") != nullptr ||
       std::getenv("DNNL_PRIMITIVE_CACHE_CAPACITY") != nullptr) {
@@ -260,10 +261,11 @@ ProductRates time_matrix_products() {
   return {rate(at::kFloat), rate(at::kBFloat16)};
 }
 
-// Matrix products are about 90% of BERT-base's work in float32 and speed up
-// the whole model nearly as much as themselves: on the AMD EPYC above,
-// products 2.0x faster in bfloat16, english.txt 2.0x. The margin keeps the
-// exact format where the gain would be within the timing's noise.
+// Matrix products are most of BERT-base's time in float32 (70% of its
+// operator time on english.txt, bench/profile_encoder.py), so the model
+// gains less than they do: on the AMD EPYC above, products 2.0x faster in
+// bfloat16 (bench/gemm_bench), english.txt and news.txt 1.5x. The margin
+// keeps float32 where the model's gain would be within the timing's noise.
 DType faster_dtype(const ProductRates& rates) {
   constexpr double kMargin = 1.2;
   return rates.bfloat16 >= kMargin * rates.float32 ? DType::kBFloat16 : DType::kFloat32;

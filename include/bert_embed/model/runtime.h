@@ -62,7 +62,7 @@ std::string onednn_kernels();
 // AVX512-BF16), bfloat16 where AMX multiplies it, and in between (AVX512-BF16
 // without AMX) no rule holds: on a 2-vCPU Xeon of family 6 model 207
 // bfloat16 ran BERT-base at 0.65x float32's speed, on a 2-vCPU AMD EPYC at
-// 2x. std::nullopt then: time both (timed_auto_dtype).
+// 1.5x. std::nullopt then: time both (time_matrix_products, faster_dtype).
 std::optional<DType> auto_dtype_by_features(const CpuFeatures& features, bool cuda, int cuda_major_capability);
 
 // Float32 and bfloat16 matrix products of BERT-base's feed-forward shape
@@ -79,7 +79,7 @@ DType faster_dtype(const ProductRates& rates);
 
 struct AutoDType {
   DType dtype = DType::kFloat32;
-  std::string reason;  // for the log: "AMX", "bfloat16 products 412 GFLOP/s, float32 205"
+  std::string reason;  // for the log: "AMX multiplies bfloat16", "... bfloat16 products 703 GFLOP/s, float32 201 ..."
 };
 
 // --dtype auto for a --device ("cpu", "cuda", "cuda:N"): this CPU's features
