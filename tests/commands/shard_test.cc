@@ -1,6 +1,9 @@
 // End-to-end tests of shards, resume after a kill and merge (issue 12): the
 // merged output of N shards, and a run killed and resumed many times, are
 // byte for byte what one uninterrupted run over the whole input writes.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <random>
@@ -188,6 +191,25 @@ TEST_F(ShardCli, CompleteRunDoesNothingAndPartialStateOfAnotherCommandIsRefused)
   make_partial(path("part.npy"));
   embed_shard("in.txt", "part.npy", 1, 2, {"--pooling", "cls", "--restart"});
   EXPECT_EQ(json::parse(read_file(path("part.npy.manifest.json")))["source"]["pooling"], "cls");
+}
+
+// A run killed while writing its checkpoint leaves the checkpoint's
+// temporary; the run that finishes the output removes it, even when it has no
+// checkpoint of its own left to write (CI caught one left behind).
+TEST_F(ShardCli, FinishingRunRemovesACheckpointTemporaryOfAKilledRun) {
+  input_file("in.txt", corpus_lines(40));
+  embed_shard("in.txt", "part.npy", 1, 2);
+  make_partial(path("part.npy"));
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  const std::string stale = ".part.npy.checkpoint.json.tmp-" + std::string(host) + "-" + std::to_string(dead) + "-abcdef";
+  write_file(path(stale), "{\"written by\": \"a killed run\"}");
+  embed_shard("in.txt", "part.npy", 1, 2);  // goes on from the checkpoint, at the end: nothing left to checkpoint
+  EXPECT_FALSE(fs::exists(path(stale)));
+  for (const std::string& name : files_in_temp_dir()) EXPECT_EQ(name.find(".checkpoint"), std::string::npos) << name;
 }
 
 TEST_F(ShardCli, ShardsRefuseStdinAndFittingOnTheirPart) {
