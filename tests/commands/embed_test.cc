@@ -253,12 +253,7 @@ TEST_F(EmbedCli, SignalsLeaveNoTemporaryAndEndWithTheShellStatus) {
 }
 
 TEST_F(EmbedCli, TemporaryOfADeadProcessIsRemovedByTheNextRun) {
-  const pid_t dead = ::fork();
-  if (dead == 0) ::_exit(0);
-  ::waitpid(dead, nullptr, 0);
-  char host[256] = {};
-  ::gethostname(host, sizeof(host) - 1);
-  const std::string stale = ".out.npy.tmp-" + std::string(host) + "-" + std::to_string(dead) + "-abcdef";
+  const std::string stale = dead_process_temporary_name("out.npy");
   input_file(stale, "left by a killed run");
   const fs::path input = input_file("in.txt", "hello\n");
   embed({"-m", tiny_model(), "-q", "-i", input.string(), "-o", path("out.npy").string()});

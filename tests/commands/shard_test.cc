@@ -1,9 +1,6 @@
 // End-to-end tests of shards, resume after a kill and merge (issue 12): the
 // merged output of N shards, and a run killed and resumed many times, are
 // byte for byte what one uninterrupted run over the whole input writes.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <random>
@@ -200,12 +197,7 @@ TEST_F(ShardCli, FinishingRunRemovesACheckpointTemporaryOfAKilledRun) {
   input_file("in.txt", corpus_lines(40));
   embed_shard("in.txt", "part.npy", 1, 2);
   make_partial(path("part.npy"));
-  const pid_t dead = ::fork();
-  if (dead == 0) ::_exit(0);
-  ::waitpid(dead, nullptr, 0);
-  char host[256] = {};
-  ::gethostname(host, sizeof(host) - 1);
-  const std::string stale = ".part.npy.checkpoint.json.tmp-" + std::string(host) + "-" + std::to_string(dead) + "-abcdef";
+  const std::string stale = dead_process_temporary_name("part.npy.checkpoint.json");
   write_file(path(stale), "{\"written by\": \"a killed run\"}");
   embed_shard("in.txt", "part.npy", 1, 2);  // goes on from the checkpoint, at the end: nothing left to checkpoint
   EXPECT_FALSE(fs::exists(path(stale)));

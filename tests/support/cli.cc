@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -46,6 +47,15 @@ RunResult run_shell(const std::string& command, const fs::path& dir) {
   fs::remove(out);
   fs::remove(err);
   return result;
+}
+
+std::string dead_process_temporary_name(const std::string& target_name) {
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  return "." + target_name + ".tmp-" + std::string(host) + "-" + std::to_string(dead) + "-abcdef";
 }
 
 std::string bert_embed_command(const std::vector<std::string>& args) {

@@ -26,6 +26,10 @@ std::vector<std::string> split_lines(const std::string& text);
 // Runs a shell command, capturing stdout and stderr in files of `dir`.
 RunResult run_shell(const std::string& command, const std::filesystem::path& dir);
 
+// The name a temporary of `target_name` (a file name) has when a process of
+// this host that has ended made it: what a killed run leaves behind.
+std::string dead_process_temporary_name(const std::string& target_name);
+
 // The binary and `args`, quoted for the shell.
 std::string bert_embed_command(const std::vector<std::string>& args);
 
