@@ -3,7 +3,8 @@
 #  1. the unit and end-to-end tests (Release build, CTest), and the Slurm recipe on a
 #     one-node Slurm cluster started for the test (tests/slurm/run_cluster_test.sh);
 #  2. the stage tests and the end-to-end tests again under AddressSanitizer +
-#     UndefinedBehaviorSanitizer (bert-embed itself sanitized);
+#     UndefinedBehaviorSanitizer (bert-embed itself sanitized); not the Python
+#     exporter's tests or the Kubernetes recipe's, which run no sanitized code of theirs;
 #  3. the pipeline's tests (its threads) under ThreadSanitizer;
 #  4. the tokenizer fuzz target on hostile inputs and for a bounded time.
 # CI runs exactly this (.ci/run). Fixtures are read from ../shared/fixtures
@@ -37,16 +38,20 @@ as_root=()
 [ "$(id -u)" -eq 0 ] || as_root=(sudo)
 "${as_root[@]}" tests/slurm/run_cluster_test.sh build/bert-embed build/test-bundles/tiny-uncased "$fixtures/corpora/english.txt"
 
+# The sanitizer builds test with the Release build's bundles rather than
+# exporting the 13 test models twice more.
+bundles=(-DBERT_EMBED_TEST_BUNDLES="$PWD/build/test-bundles")
+
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build of the stage and end-to-end tests" >&2
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERT_EMBED_SANITIZE=address \
-  -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures" "${launcher[@]}"
+  -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures" "${bundles[@]}" "${launcher[@]}"
 cmake --build build-sanitize -j "$jobs" \
   --target text_tests model_tests vectors_tests io_tests pipeline_tests evaluation_tests cli_tests
-(cd build-sanitize && ctest --output-on-failure --no-tests=error -j "$jobs")
+(cd build-sanitize && ctest --output-on-failure --no-tests=error -j "$jobs" -LE scripts)
 
 echo "== ThreadSanitizer build of the pipeline's tests" >&2
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERT_EMBED_SANITIZE=thread \
-  -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures" "${launcher[@]}"
+  -DBERT_EMBED_BUILD_TESTS=ON -DBERT_EMBED_FIXTURES="$fixtures" "${bundles[@]}" "${launcher[@]}"
 cmake --build build-tsan --target pipeline_tests -j "$jobs"
 (cd build-tsan && ctest --output-on-failure --no-tests=error -j "$jobs" -L pipeline_tests)
 
