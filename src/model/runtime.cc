@@ -1,6 +1,7 @@
 #include "bert_embed/model/runtime.h"
 
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -23,7 +24,10 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/CPUAllocator.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/impl/alloc_cpu.h>
+#include <c10/util/Exception.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -116,6 +120,45 @@ void keep_large_blocks_in_heap() {
   mallopt(M_MMAP_THRESHOLD, kLargestMappedBlock);
   mallopt(M_TRIM_THRESHOLD, kLargestMappedBlock);
 #endif
+}
+
+// The kernel backs memory with 2 MiB pages (transparent huge pages) only
+// where a mapping asks for them, on most distributions' default setting
+// ("madvise"), and glibc's heap never asks. Faulting bert-base's 438 MB of
+// weights in as 4 KiB pages took 130,000 faults at about 10 us each on a
+// 2-vCPU AMD EPYC VM. So every tensor of 2 MiB or more gets whole 2 MiB
+// pages, on a 2 MiB boundary and marked for huge pages, within glibc's heap,
+// whose reuse of freed blocks keep_large_blocks_in_heap relies on. Measured
+// there (bert-base float32, one line, 8 alternating runs): 24,000 faults,
+// first vector 1.9 s against 2.9 s; peak RSS 694 against 630 MB, the
+// weights' rounding up. Advising only the whole pages inside each tensor
+// kept 630 MB but faulted 40,000 times.
+class HugePageCpuAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(std::size_t bytes) const override {
+    void* data = bytes < kHugePage ? c10::alloc_cpu(bytes) : huge_page_aligned(bytes);
+    return {data, data, raw_deleter(), c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &c10::free_cpu; }  // free(), as posix_memalign needs
+
+ private:
+  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+  static void* huge_page_aligned(std::size_t bytes) {
+    const std::size_t whole_pages = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    void* data = nullptr;
+    const int error = posix_memalign(&data, kHugePage, whole_pages);
+    TORCH_CHECK(error == 0, "cannot allocate ", bytes, " bytes for a tensor: ", std::strerror(error));
+    // Advice only: where the kernel has no huge pages the tensor gets small ones.
+    madvise(data, whole_pages, MADV_HUGEPAGE);
+    return data;
+  }
+};
+
+void use_huge_pages_for_large_tensors() {
+  // Never destroyed: libtorch may allocate until the process exits.
+  static HugePageCpuAllocator* const allocator = new HugePageCpuAllocator;
+  c10::SetCPUAllocator(allocator);
 }
 
 // This process's resident memory, from /proc/self/statm (0 where unreadable).
@@ -304,6 +347,7 @@ AutoDType resolve_auto_dtype(const std::string& device) {
 DType apply_runtime_settings(const RuntimeSettings& settings) {
   set_threads(settings.threads);
   keep_large_blocks_in_heap();
+  use_huge_pages_for_large_tensors();
   DType dtype = DType::kFloat32;
   if (settings.dtype) {
     dtype = *settings.dtype;

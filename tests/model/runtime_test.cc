@@ -1,12 +1,16 @@
 #include "bert_embed/model/runtime.h"
 
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <regex>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
@@ -41,6 +45,41 @@ TEST(RuntimeSettings, BoundsTheOneDnnPrimitiveCache) {
   setenv(kCapacity, "16", /*overwrite=*/1);
   EXPECT_EQ(capacity_after_applying(DType::kInt8), "16");
   unsetenv(kCapacity);
+}
+
+// The VmFlags line of the mapping in /proc/self/smaps that holds `address`
+// ("rd wr mr mw me ac hg ..."; hg: marked for transparent huge pages).
+std::string mapping_flags(std::uintptr_t address) {
+  std::ifstream smaps("/proc/self/smaps");
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    std::uintptr_t start = 0, end = 0;
+    char dash = 0;
+    if (std::istringstream(line) >> std::hex >> start >> dash >> end && dash == '-' &&
+        line.find(':') > line.find(' ')) {
+      inside = start <= address && address < end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line.substr(8) + " ";
+    }
+  }
+  return "";
+}
+
+TEST(RuntimeSettings, PlacesLargeTensorsOnHugePages) {
+  apply_runtime_settings(RuntimeSettings{1, DType::kFloat32});
+  constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
+  const at::Tensor large = at::zeros({3, 1 << 20});  // 12 MiB
+  const at::Tensor small = at::zeros({1000});
+  const auto large_address = reinterpret_cast<std::uintptr_t>(large.data_ptr());
+  EXPECT_EQ(large_address % kHugePage, 0U);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small.data_ptr()) % 64, 0U);  // libtorch's own alignment
+
+  std::ifstream thp_setting("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  if (!std::getline(thp_setting, modes) || modes.find("[never]") != std::string::npos) {
+    GTEST_SKIP() << "this kernel has transparent huge pages off or not built in (" << modes << ")";
+  }
+  EXPECT_NE(mapping_flags(large_address).find(" hg "), std::string::npos) << mapping_flags(large_address);
 }
 
 constexpr CpuFeatures kSse{};
@@ -131,12 +170,16 @@ TEST(AutoDType, TimesBothProductsWithTheThreadsSet) {
 TEST(AutoDType, ResolvesForThisCpuSaysWhyAndRefusesAnUnknownDevice) {
   const AutoDType resolved = resolve_auto_dtype("cpu");
   const std::optional<DType> by_features = auto_dtype_by_features(detect_cpu_features(), false, 0);
-  if (by_features) EXPECT_EQ(resolved.dtype, *by_features);
+  if (by_features) {
+    EXPECT_EQ(resolved.dtype, *by_features);
+  }
   EXPECT_NE(resolved.dtype, DType::kInt8);
   EXPECT_NE(resolved.dtype, DType::kFloat16);
   EXPECT_FALSE(resolved.reason.empty());
   const DType applied = apply_runtime_settings(RuntimeSettings{1, std::nullopt, "cpu"});
-  if (by_features) EXPECT_EQ(applied, *by_features);
+  if (by_features) {
+    EXPECT_EQ(applied, *by_features);
+  }
   EXPECT_TRUE(applied == DType::kFloat32 || applied == DType::kBFloat16) << to_string(applied);
   EXPECT_THROW(resolve_auto_dtype("gpu:1"), std::invalid_argument);
   EXPECT_THROW(resolve_auto_dtype("cuda:x"), std::invalid_argument);

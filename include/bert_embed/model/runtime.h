@@ -97,7 +97,9 @@ struct RuntimeSettings {
 // Sets libtorch's intra-op thread count, resolves --dtype auto (after the
 // thread count, which its timing needs), bounds oneDNN's primitive cache for
 // the number format (unless the environment sets a capacity), keeps large
-// blocks in glibc's heap, and logs the kernels in use and the format (info).
+// blocks in glibc's heap, has libtorch place CPU tensors of 2 MiB or more on
+// 2 MiB boundaries marked for transparent huge pages, and logs the kernels in
+// use and the format (info).
 // Returns the number format the model is to run in. Throws
 // std::invalid_argument for a negative thread count or an unreadable device.
 DType apply_runtime_settings(const RuntimeSettings& settings);
