@@ -621,8 +621,12 @@ TEST_F(EmbedCli, DTypeAutoRecordsWhatItPicked) {
   std::smatch said;
   ASSERT_TRUE(std::regex_search(result.err, said, std::regex("--dtype auto: (float32|bfloat16) on cpu \\(.+\\)")))
       << result.err;
-  if (__builtin_cpu_supports("amx-bf16")) EXPECT_EQ(said[1], "bfloat16");
-  if (!__builtin_cpu_supports("avx512bf16")) EXPECT_EQ(said[1], "float32");
+  if (__builtin_cpu_supports("amx-bf16")) {
+    EXPECT_EQ(said[1], "bfloat16");
+  }
+  if (!__builtin_cpu_supports("avx512bf16")) {
+    EXPECT_EQ(said[1], "float32");
+  }
   const json manifest = json::parse(read_file(path("out.npy.manifest.json")));
   EXPECT_EQ(manifest["source"]["dtype"], said[1].str());
 }
