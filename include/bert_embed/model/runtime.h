@@ -1,7 +1,8 @@
 // Process-wide settings for inference, in one visible place: main calls
 // use_fastest_blas_kernels first, and a command applies the rest once, before
 // it loads a model. Nothing else in bert-embed chooses BLAS kernels, sets
-// libtorch's thread count, oneDNN's cache or glibc's allocator policy.
+// libtorch's thread count or CPU allocator, oneDNN's cache or glibc's
+// allocator policy.
 #pragma once
 
 #include <optional>
