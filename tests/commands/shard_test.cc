@@ -118,31 +118,41 @@ TEST_F(ShardCli, KilledAtRandomPointsAndResumedEndsByteIdentical) {
   args.insert(args.end(), {"--shard", "0/1", "--checkpoint-lines", "8"});
   std::vector<std::string> loud = args;
   loud.erase(std::find(loud.begin(), loud.end(), "-q"));
-  loud.insert(loud.end(), {"--log-level", "info"});  // logs "model ..." once the model is loaded
-  // Some kills while the model loads, most while it embeds, each run getting
-  // a few checkpoints further, so that the last run still has work to do.
-  // Other work (ctest -j, a neighbour on a CI machine) can slow start-up past
-  // the time measured above, and kills then all come before the first
-  // checkpoint: a kill that came before the model was loaded stretches the
-  // start-up estimate, and kills go on until enough of them hit runs that embed.
+  loud.insert(loud.end(), {"--log-level", "info"});  // logs "info: model ..." once the model is loaded
+  // Runs `loud` and sends it `signal` `delay` seconds after its model has
+  // loaded: timed from the run's own progress, not from the start-up measured
+  // above, which other work (ctest -j, a sanitizer, a CI neighbour) makes
+  // unreliable: timed kills then all came before the first checkpoint, or
+  // after the last line.
+  const std::string run_err = path("run.err").string();
+  const auto signal_after_load = [&](const std::string& signal, double delay) {
+    // run.err goes first: the loop could otherwise read the previous run's
+    // before the new run's shell truncates it.
+    return run_shell("rm -f '" + run_err + "'; " + bert_embed_command(loud) + " < /dev/null 2> '" + run_err +
+                         "' & pid=$!; while kill -0 $pid 2> /dev/null && ! grep -qs 'info: model ' '" + run_err +
+                         "'; do sleep 0.01; done; sleep " + std::to_string(delay) + "; kill -" + signal +
+                         " $pid 2> /dev/null; wait $pid; status=$?; cat '" + run_err + "' >&2; exit $status",
+                     path(""));
+  };
+  // One kill in four while the model loads, the others while it embeds, each
+  // run getting a few checkpoints further, so that the last run still has work to do.
   std::mt19937 random(12);
-  double startup = startup_seconds;
+  std::uniform_real_distribution<double> while_loading(0.0, 0.5 * startup_seconds);
+  std::uniform_real_distribution<double> while_embedding(0.0, work_seconds / 12);
   int resumed = 0;      // runs that went on from a checkpoint
   int interrupted = 0;  // kills that left a checkpoint behind
-  for (int kill = 0; kill < 40 && (kill < 12 || resumed < 3 || interrupted < 3); ++kill) {
-    const double after = std::uniform_real_distribution<double>(0.5 * startup, startup + work_seconds / 12)(random);
-    const RunResult killed = run_shell(
-        "timeout --signal=KILL " + std::to_string(after) + "s " + bert_embed_command(loud) + " < /dev/null", path(""));
+  for (int kill = 0; kill < 12; ++kill) {
+    const RunResult killed =
+        kill % 4 == 0 ? run_shell("timeout --signal=KILL " + std::to_string(while_loading(random)) + "s " +
+                                      bert_embed_command(loud) + " < /dev/null",
+                                  path(""))
+                      : signal_after_load("KILL", while_embedding(random));
     resumed += killed.err.find("resuming") != std::string::npos ? 1 : 0;
     interrupted += fs::exists(path("resumed.npy.checkpoint.json")) ? 1 : 0;
-    if (killed.err.find("info: model ") == std::string::npos) startup = std::max(startup, 1.25 * after);
   }
   // SIGTERM, as scancel sends it, ends the run but keeps its partial files.
-  const RunResult terminated = run_shell("timeout --signal=TERM " + std::to_string(startup + work_seconds / 6) +
-                                             "s " + bert_embed_command(loud) + " < /dev/null",
-                                         path(""));
-  // 124: timeout signalled it; the output is open before the model loads.
-  if (terminated.status == 124 && terminated.err.find("info: model ") != std::string::npos) {
+  const RunResult terminated = signal_after_load("TERM", work_seconds / 12);
+  if (terminated.status != 0) {  // 0: it finished before the signal
     EXPECT_TRUE(fs::exists(path("resumed.npy.partial")));
   }
   resumed += terminated.err.find("resuming") != std::string::npos ? 1 : 0;
