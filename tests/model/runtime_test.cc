@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <regex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -55,8 +55,7 @@ std::string mapping_flags(std::uintptr_t address) {
   for (std::string line; std::getline(smaps, line);) {
     std::uintptr_t start = 0, end = 0;
     char dash = 0;
-    if (std::istringstream(line) >> std::hex >> start >> dash >> end && dash == '-' &&
-        line.find(':') > line.find(' ')) {
+    if (std::istringstream(line) >> std::hex >> start >> dash >> end && dash == '-') {  // "start-end perms ..."
       inside = start <= address && address < end;
     } else if (inside && line.rfind("VmFlags:", 0) == 0) {
       return line.substr(8) + " ";
