@@ -114,8 +114,6 @@ def main(argv: List[str]) -> int:
     parser.add_argument("goldens", type=Path, nargs="+")
     parser.add_argument("--model", default="model.pt", help="model file in the bundle (default model.pt)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
-    parser.add_argument("--bfloat16-attention", action="store_true",
-                        help="set the module's bfloat16_attention flag, as the encoder does for int8")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch shuffle")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="float32 max abs difference allowed")
@@ -128,11 +126,7 @@ def main(argv: List[str]) -> int:
     verify_sha256(args.bundle, args.model, info)
     module = torch.jit.load(str(args.bundle / args.model))
     module.to(dtype)
-    if args.bfloat16_attention:
-        if not hasattr(module, "bfloat16_attention"):
-            raise SystemExit(f"{args.bundle / args.model}: no bfloat16_attention flag; re-export the bundle")
-        module.bfloat16_attention = True
-    exact = args.dtype == "float32" and "int8" not in args.model and not args.bfloat16_attention
+    exact = args.dtype == "float32" and "int8" not in args.model
 
     failed = False
     for golden in args.goldens:
@@ -152,7 +146,6 @@ def main(argv: List[str]) -> int:
                 ok = min(result["token_cosine_min"], result.get("pooler_cosine_min", 1.0)) >= args.min_cosine
             failed |= not ok
             print(json.dumps({"bundle": args.bundle.name, "model": args.model, "dtype": args.dtype,
-                              "bfloat16_attention": args.bfloat16_attention,
                               "golden": f"{golden.parent.name}/{golden.name}", "lines": len(ids),
                               "ok": ok, **result}))
     return 1 if failed else 0

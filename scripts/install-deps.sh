@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git ca-certificates curl ccache
-  libtorch-dev libopenblas0-openmp
+  libtorch-dev libopenblas0-openmp libblas-dev
   libsentencepiece-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libutf8proc-dev libssl-dev
   python3 python3-torch python3-numpy python3-pytest python3-yaml python3-onnx python3-scipy python3-sklearn
   gnuplot-nox

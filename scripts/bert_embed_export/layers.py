@@ -133,11 +133,6 @@ class HiddenStateEncoder(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if has_pooler else None
         self.final_norm = None
-        # Run the attention products (scores, softmax, context) in bfloat16. Meant for
-        # model.int8.pt on CPUs with AVX512-BF16: libtorch 1.13 runs float32 batched products
-        # as a serial loop of small BLAS calls, bfloat16 ones as one parallel oneDNN call.
-        # The encoder sets it before torch::jit::freeze, which folds it.
-        self.bfloat16_attention = False
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor) -> Tuple[Tensor, Tensor]:
         return self.encode(input_ids, attention_mask, token_type_ids,
@@ -169,8 +164,7 @@ class HiddenStateEncoder(nn.Module):
         kept: Dict[int, Tensor] = {}
         if 0 in layers:
             kept[0] = hidden
-        context = self.attention_context(input_ids, attention_mask, token_type_ids,
-                                         torch.bfloat16 if self.bfloat16_attention else hidden.dtype)
+        context = self.attention_context(input_ids, attention_mask, token_type_ids, hidden.dtype)
         depth = 0
         for block, transformer_layer in enumerate(self.layers):
             for _ in range(min(self.layers_per_block[block], last_layer - depth)):

@@ -1,5 +1,6 @@
 #include "bert_embed/model/encoder.h"
 
+#include "bert_embed/model/attention_fusion.h"
 #include "bert_embed/model/bundle_files.h"
 #include "bert_embed/model/module_check.h"
 #include "bert_embed/model/runtime.h"
@@ -185,28 +186,6 @@ void check_outputs_match(const BundleInfo& info, torch::jit::Module& module, con
   }
 }
 
-bool cpu_has_native_bfloat16() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  return __builtin_cpu_supports("avx512bf16");
-#else
-  return false;
-#endif
-}
-
-// model.int8.pt computes attention (scores, softmax, context) in float32
-// unless told otherwise. libtorch 1.13 runs float32 batched products as a
-// serial loop of small BLAS calls but bfloat16 ones as one parallel oneDNN
-// call: on CPUs with bfloat16 instructions that makes bert-base 15-20%
-// faster, at a pooled cosine to float32 still above 0.999. Bundles exported
-// before the flag existed lack it and keep float32 attention.
-void use_bfloat16_attention_if_fast(torch::jit::Module& module) {
-  constexpr const char* kFlag = "bfloat16_attention";
-  if (module.hasattr(kFlag) && cpu_has_native_bfloat16()) {
-    module.setattr(kFlag, true);
-    spdlog::debug("int8 model: attention in bfloat16");
-  }
-}
-
 at::ScalarType compute_type(DType dtype) {
   switch (dtype) {
     case DType::kBFloat16:
@@ -333,13 +312,14 @@ Encoder::Encoder(const fs::path& bundle_dir, const EncoderOptions& options) {
 
   module.eval();
   cast_floating_state(module, compute_type(options.dtype));
-  if (options.dtype == DType::kInt8) use_bfloat16_attention_if_fast(module);
   module = freeze(module, file);
+  const int fused_attention = fuse_attention(module);
   c10::InferenceMode guard;
   check_outputs_match(info, module, file, device);
   spdlog::debug("{}: sha256 of the files verified after {:.3f} s, operators checked after {:.3f} s, loaded after "
-                "{:.3f} s, ready after {:.3f} s",
-                file.string(), verified_after, checked_after, loaded_after, seconds_since_start());
+                "{:.3f} s, ready after {:.3f} s; {} attention subgraphs fused",
+                file.string(), verified_after, checked_after, loaded_after, seconds_since_start(),
+                fused_attention);
   impl_ = std::make_unique<Impl>(Impl{std::move(info), file, device, std::move(module)});
 }
 

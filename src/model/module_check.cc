@@ -27,8 +27,7 @@ using caffe2::serialize::PyTorchStreamReader;
 
 // Every operator kind that scripts/export_model.py's modules use, dumped from
 // model.pt and model.int8.pt of the five test bundles and of a bert-base
-// bundle (graphs are the same whatever dtype the encoder casts to, and with
-// bfloat16_attention set), and of a bundle with the exporter's "relu"
+// bundle (graphs are the same whatever dtype the encoder casts to), and of a bundle with the exporter's "relu"
 // hidden_act (aten::relu, aten::relu_), and of the RoBERTa, XLM-RoBERTa, MPNet
 // and XLNet test bundles (aten::cumsum and aten::ne: RoBERTa's positions;
 // aten::unsqueeze: MPNet's position bias; aten::matmul: XLNet's relative

@@ -99,9 +99,6 @@ class XLNetEncoder(HiddenStateEncoder):
                           dtype: torch.dtype) -> Dict[str, Tensor]:
         batch = input_ids.size(0)
         seq = input_ids.size(1)
-        # XLNet's attention runs in the activations' dtype (its position projection is a
-        # Linear that int8 quantizes), whatever bfloat16_attention says.
-        dtype = self.word_embeddings.weight.dtype
         same = (token_type_ids.view(batch, 1, seq, 1) == token_type_ids.view(batch, 1, 1, seq))
         return {
             "attention_bias": padding_bias(attention_mask, dtype).view(batch, 1, 1, seq),
