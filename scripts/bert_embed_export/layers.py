@@ -65,7 +65,12 @@ def per_head(bias: Tensor, num_heads: int) -> Tensor:
 def fused_attention(qkv: Tensor, attention_bias: Tensor, num_heads: int, head_size: int, scale: float) -> Tensor:
     """Scaled dot-product attention from fused query/key/value projections qkv [batch, seq,
     3 * width]; attention_bias [batch * heads, 1 or seq, seq] is added to the scaled scores.
-    The products run in attention_bias's dtype; the result [batch, seq, width] has qkv's."""
+    The products run in attention_bias's dtype; the result [batch, seq, width] has qkv's.
+
+    bert-embed rewrites this function's frozen graph, operator for operator, into one operator
+    of its own (src/model/attention_fusion.cc): change both together.
+    tests/model/attention_fusion_test.cc fails when an exported architecture's attention is no
+    longer rewritten."""
     batch = qkv.size(0)
     seq = qkv.size(1)
     width = num_heads * head_size

@@ -64,10 +64,10 @@ bool inputs_match(const torch::jit::Match& match,
     return value && value->isInt() && value->toInt() == expected;
   };
   const auto permutation = constant("permutation");
-  const auto is_false = constant("false");
+  const auto false_constant = constant("false");
   const auto none = constant("none");
-  return is_int("zero", 0) && is_int("one", 1) && is_int("two", 2) && is_int("last", -1) && is_false &&
-         is_false->isBool() && !is_false->toBool() && none && none->isNone() && permutation &&
+  return is_int("zero", 0) && is_int("one", 1) && is_int("two", 2) && is_int("last", -1) && false_constant &&
+         false_constant->isBool() && !false_constant->toBool() && none && none->isNone() && permutation &&
          permutation->isIntList() && permutation->toIntVector() == std::vector<std::int64_t>{2, 0, 3, 1, 4};
 }
 
@@ -176,12 +176,20 @@ at::Tensor attention(const at::Tensor& qkv, const at::Tensor& bias, at::IntArray
   return unfused_attention(qkv, bias, heads_shape, heads_rows, context_shape, output_shape, scale);
 }
 
-TORCH_LIBRARY(bert_embed, library) {
-  library.def(
+// Registered as the program starts, like TORCH_LIBRARY, but never
+// unregistered: TORCH_LIBRARY's static would unregister at exit, after
+// libtorch's dispatcher may have gone (ThreadSanitizer: unlock of a destroyed
+// mutex).
+torch::Library* register_attention_operator() {
+  auto* library = new torch::Library(torch::Library::DEF, "bert_embed", c10::nullopt, __FILE__, __LINE__);
+  library->def(
       "attention(Tensor qkv, Tensor attention_bias, int[] heads_shape, int[] heads_rows, int[] context_shape, "
       "int[] output_shape, float scale) -> Tensor",
       &attention);
+  return library;
 }
+
+torch::Library* const kAttentionLibrary = register_attention_operator();
 
 int count_operator(std::shared_ptr<torch::jit::Graph>& graph, c10::Symbol kind) {
   int count = 0;
