@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -176,20 +177,25 @@ at::Tensor attention(const at::Tensor& qkv, const at::Tensor& bias, at::IntArray
   return unfused_attention(qkv, bias, heads_shape, heads_rows, context_shape, output_shape, scale);
 }
 
-// Registered as the program starts, like TORCH_LIBRARY, but never
-// unregistered: TORCH_LIBRARY's static would unregister at exit, after
-// libtorch's dispatcher may have gone (ThreadSanitizer: unlock of a destroyed
-// mutex).
-torch::Library* register_attention_operator() {
-  auto* library = new torch::Library(torch::Library::DEF, "bert_embed", c10::nullopt, __FILE__, __LINE__);
+// The library that registers bert_embed::attention as the program starts,
+// like TORCH_LIBRARY, but built in static storage and never destroyed:
+// TORCH_LIBRARY's static unregisters the operator at exit, after libtorch's
+// dispatcher may have gone (ThreadSanitizer: unlock of a destroyed mutex).
+// In static storage rather than leaked from the heap, so that LeakSanitizer
+// sees it, and what it registered, reachable.
+alignas(torch::Library) unsigned char attention_library[sizeof(torch::Library)];
+
+bool register_attention_operator() {
+  auto* library = new (attention_library)
+      torch::Library(torch::Library::DEF, "bert_embed", c10::nullopt, __FILE__, __LINE__);
   library->def(
       "attention(Tensor qkv, Tensor attention_bias, int[] heads_shape, int[] heads_rows, int[] context_shape, "
       "int[] output_shape, float scale) -> Tensor",
       &attention);
-  return library;
+  return true;
 }
 
-torch::Library* const kAttentionLibrary = register_attention_operator();
+const bool kAttentionRegistered = register_attention_operator();
 
 int count_operator(std::shared_ptr<torch::jit::Graph>& graph, c10::Symbol kind) {
   int count = 0;

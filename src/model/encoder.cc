@@ -313,6 +313,7 @@ Encoder::Encoder(const fs::path& bundle_dir, const EncoderOptions& options) {
   module.eval();
   cast_floating_state(module, compute_type(options.dtype));
   module = freeze(module, file);
+  // Rewritten before the first run, which compiles each method's graph once.
   const int fused_attention = fuse_attention(module);
   c10::InferenceMode guard;
   check_outputs_match(info, module, file, device);
