@@ -120,12 +120,14 @@ def file_digest(path: Path) -> str:
 
 
 def cached_bundle(bench_dir: Path, python: str) -> Path:
-    """The BERT-base bundle with random weights, re-exported when the exporter changes."""
+    """The BERT-base bundle with random weights, re-exported when the exporter (export_model.py or
+    any module of its package) changes."""
     bundle = bench_dir / "bert-base-random"
     exporter = ROOT / "scripts" / "export_model.py"
     vocab = ROOT.parent / "shared" / "fixtures" / "vocab" / "bert-base-uncased"
     stamp = bench_dir / "bert-base-random.sha256"
-    key = file_digest(exporter)
+    sources = [exporter, *sorted((ROOT / "scripts" / "bert_embed_export").rglob("*.py"))]
+    key = hashlib.sha256("".join(file_digest(source) for source in sources).encode()).hexdigest()
     if stamp.exists() and stamp.read_text().strip() == key and (bundle / "model.int8.pt").exists():
         return bundle
     print(f"bench: exporting {bundle} (BERT-base size, random weights, --int8)", file=sys.stderr)
