@@ -5,7 +5,7 @@
 #
 #   tests/slurm/run_cluster_test.sh BERT_EMBED BUNDLE CORPUS
 #
-# The test: submit.sh submits 4 shards over CORPUS (repeated $SLURM_TEST_REPEAT times, so
+# The test: submit.sh submits 4 shards over CORPUS (repeated $SLURM_TEST_REPEAT times, 12 by default, so
 # that a task runs long enough to be caught) and the merge job; tasks 1 and 3 are cancelled
 # (scancel: SIGTERM) after their first checkpoint; the merge job is then left waiting with
 # DependencyNeverSatisfied; requeue_failed.sh requeues both, which resume, and the merge job
@@ -24,7 +24,9 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/lib/shard_names.sh
 source "$repo/scripts/lib/shard_names.sh"
 bert_embed=$(realpath "$1") bundle=$(realpath "$2") corpus=$(realpath "$3")
-repeat=${SLURM_TEST_REPEAT:-4}
+# 12 copies: with 4, a task once finished its shard between its first checkpoint and the
+# cancel (2026-12-02: tiny-uncased, tasks done in 6 s), so there was no checkpoint left to check.
+repeat=${SLURM_TEST_REPEAT:-12}
 shards=4 cancelled_tasks=(1 3)
 
 log() { echo "slurm-test: $(date +%T) $*" >&2; }
@@ -207,9 +209,10 @@ for task in "${cancelled_tasks[@]}"; do
   if ! [ -e "$checkpoint" ] || [ "$(job_field "$victim" JobState)" != RUNNING ]; then
     fail "task $victim is $(job_field "$victim" JobState) with no checkpoint to cancel it after: raise SLURM_TEST_REPEAT"
   fi
+  progress=$(jq -r '"\(.input.end_record) of its records [\(.shard.begin), \(.shard.end))"' "$checkpoint")
   scancel "$victim"
   log "cancelled task $victim after it ran $(job_field "$victim" RunTime): its checkpoint was then at record" \
-    "$(jq -r '"\(.input.end_record) of its records [\(.shard.begin), \(.shard.end))"' "$checkpoint")"
+    "$progress"
   wait_for "$victim" JobState CANCELLED 30
   [ -e "$checkpoint" ] || fail "the cancel (SIGTERM) removed task $victim's checkpoint"
 done
