@@ -1,14 +1,14 @@
 #include "bert_embed/model/attention_fusion.h"
 
+#include "bert_embed/model/bundle.h"
+
 #include <cstdint>
-#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/csrc/jit/runtime/graph_iterator.h>
 #include <torch/script.h>
 
@@ -62,11 +62,10 @@ struct Model {
 
 // As the encoder prepares a bundle's model: eval, freeze keeping encode().
 Model frozen_model(const std::string& bundle) {
-  torch::jit::Module module = torch::jit::load((test::test_bundle(bundle) / "model.pt").string());
+  const BundleInfo info = read_bundle_info(test::test_bundle(bundle));
+  torch::jit::Module module = torch::jit::load((info.dir / "model.pt").string());
   module.eval();
-  std::ifstream info(test::test_bundle(bundle) / "bundle.json");
-  return {torch::jit::freeze(module, std::vector<std::string>{"encode"}),
-          nlohmann::json::parse(info).at("num_layers").get<std::int64_t>()};
+  return {torch::jit::freeze(module, std::vector<std::string>{"encode"}), info.num_layers};
 }
 
 at::Tensor encode(Model& model) {
@@ -78,7 +77,8 @@ at::Tensor encode(Model& model) {
   const at::Tensor types = at::zeros_like(ids);
   c10::List<std::int64_t> every_layer;
   for (std::int64_t layer = 0; layer <= model.num_layers; ++layer) every_layer.push_back(layer);
-  return model.frozen.get_method("encode")({ids, mask, types, every_layer, false}).toTupleRef().elements()[0].toTensor();
+  const c10::IValue result = model.frozen.get_method("encode")({ids, mask, types, every_layer, false});
+  return result.toTupleRef().elements()[0].toTensor();
 }
 
 TEST(AttentionOperator, MatchesTheUnfusedOperatorsWithPaddingAndPerRowBias) {
@@ -109,7 +109,6 @@ TEST(AttentionOperator, RunsBfloat16Unfused) {
                 .max()
                 .item<float>(),
             2e-2);
-
 }
 
 // aten::baddbmm nodes (the attention scores) in every method's graph.
