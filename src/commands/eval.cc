@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -583,32 +584,65 @@ struct WordWindow {
   std::vector<Span> words;
 };
 
-// Cuts each sentence into windows of whole words whose tokens fit the model
-// (a sentence that fits is one window), the words joined by single spaces.
+// Words [first, end) of a sentence joined by single spaces, as one input
+// record, and where each word lies in it.
+struct WindowRecord {
+  InputRecord record;
+  WordWindow window;
+};
+WindowRecord make_window(const TaggedSentences& sentences, std::size_t sentence, std::size_t first, std::size_t end,
+                         std::size_t record_index, std::int64_t first_word) {
+  const std::vector<std::string>& words = sentences.words[sentence];
+  InputRecord record;
+  record.index = record_index;
+  record.line_number = sentences.first_lines[sentence] + first;
+  WordWindow window{first_word, {}};
+  for (std::size_t word = first; word < end; ++word) {
+    if (!record.text.empty()) record.text += ' ';
+    window.words.push_back(Span{record.text.size(), record.text.size() + words[word].size()});
+    record.text += words[word];
+  }
+  return WindowRecord{std::move(record), std::move(window)};
+}
+
+// Cuts each sentence into windows of whole words that fit the model once
+// prefixed and framed (a sentence that fits is one window). Words counted
+// alone give the first guess; the window is then tokenized as the pipeline
+// will, and shortened until nothing is truncated, since a piece tokenizer
+// splits a word differently after a space (byte-level BPE's "Ġ",
+// SentencePiece's "▁"). A single word too long for the model is a window of
+// its own, truncated.
 void add_windows(const TaggedSentences& sentences, const TextStage& text, std::vector<InputRecord>& records,
                  std::vector<WordWindow>& windows, std::int64_t& word_count) {
-  const std::size_t budget = text.settings.max_length - 2;  // [CLS] and [SEP]
+  TokenizeSettings settings = text.settings;
+  settings.on_overflow = OverflowPolicy::kTruncate;
+  const auto tokenized = [&](const InputRecord& record) {
+    return tokenize_record(record, *text.tokenizer, settings, sentences.input_name).encoding;
+  };
+  // The tokens that the prefix and the framing take, whatever the text.
+  const std::size_t overhead = tokenized(InputRecord{}).size();
+  const std::size_t budget = settings.max_length == 0 ? std::numeric_limits<std::size_t>::max()
+                                                      : settings.max_length - std::min(overhead, settings.max_length);
   for (std::size_t sentence = 0; sentence < sentences.words.size(); ++sentence) {
     const std::vector<std::string>& words = sentences.words[sentence];
-    std::size_t word = 0;
-    while (word < words.size()) {
-      InputRecord record;
-      record.index = records.size();
-      record.line_number = sentences.first_lines[sentence] + word;
-      WordWindow window{word_count, {}};
+    std::size_t first = 0;
+    while (first < words.size()) {
+      std::size_t end = first;
       std::size_t tokens = 0;
-      while (word < words.size()) {
-        const std::size_t pieces = text.tokenizer->tokenize(words[word]).size();
-        if (!window.words.empty() && tokens + pieces > budget) break;
-        if (!record.text.empty()) record.text += ' ';
-        window.words.push_back(Span{record.text.size(), record.text.size() + words[word].size()});
-        record.text += words[word];
+      while (end < words.size()) {
+        const std::size_t pieces = text.tokenizer->tokenize(words[end]).size();
+        if (end > first && tokens + pieces > budget) break;
         tokens += pieces;
-        ++word;
-        ++word_count;
+        ++end;
       }
-      records.push_back(std::move(record));
-      windows.push_back(std::move(window));
+      WindowRecord window = make_window(sentences, sentence, first, end, records.size(), word_count);
+      while (end > first + 1 && tokenized(window.record).truncated) {
+        window = make_window(sentences, sentence, first, --end, records.size(), word_count);
+      }
+      records.push_back(std::move(window.record));
+      windows.push_back(std::move(window.window));
+      word_count += static_cast<std::int64_t>(end - first);
+      first = end;
     }
   }
 }
@@ -628,7 +662,9 @@ class WordVectorSink : public VectorSink {
       const std::vector<Span>& spans = vectors.lines[line].spans;
       std::size_t token = 0;
       for (std::size_t word = 0; word < window.words.size(); ++word) {
-        while (token < spans.size() && spans[token].begin < window.words[word].begin) ++token;
+        // A token is the word's when their bytes overlap: byte-level BPE's
+        // "Ġword" spans the space before the word too.
+        while (token < spans.size() && spans[token].end <= window.words[word].begin) ++token;
         std::size_t end = token;
         while (end < spans.size() && spans[end].begin < window.words[word].end) ++end;
         if (end == token) {

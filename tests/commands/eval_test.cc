@@ -4,6 +4,7 @@
 // same options, and its refusals name what is wrong.
 #include <cmath>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -176,6 +177,39 @@ TEST_F(EvalCli, TokensF1EqualsAConllevalCountOfItsPredictions) {
   EXPECT_GT(expected["predicted_entities"].get<int>(), 0);
   EXPECT_NEAR(scores["results"][0]["f1"].get<double>(), expected["f1"].get<double>(), 1e-9);
   EXPECT_EQ(split_lines(read_file(path("predicted.txt"))).size(), split_lines(read_file(path("train.conll"))).size());
+}
+
+TEST_F(EvalCli, EveryWordGetsItsTokensWhateverThePrefixAndTokenizer) {
+  // Windows were once cut for 2 special tokens and words counted alone, so a
+  // prefix's tokens truncated the end of long sentences and their words got
+  // zero vectors; and byte-level BPE's "Ġword", whose span holds the space
+  // before the word, was given to no word.
+  // One sentence of 30 words; then two and three of them in one, longer than a window.
+  const std::string sentence =
+      "John/B-person Smith/I-person went to the market in New/B-location York/I-location and bought apples , "
+      "oranges and bread before he walked back home to his family in the small town near the river";
+  std::string conll;
+  for (const int copies : {1, 2, 3}) {
+    for (int copy = 0; copy < copies; ++copy) {
+      std::istringstream words(sentence);
+      std::string word;
+      while (words >> word) {
+        const std::size_t slash = word.find('/');
+        conll += word.substr(0, slash) + "\t" + (slash == std::string::npos ? "O" : word.substr(slash + 1)) + "\n";
+      }
+    }
+    conll += "\n";
+  }
+  input_file("tagged.conll", conll);
+  for (const std::string model : {"tiny-uncased", "tiny-roberta", "tiny-xlm-roberta"}) {
+    SCOPED_TRACE(model);
+    const RunResult result =
+        run({"eval", "tokens", "-m", test_bundle(model).string(), "-i", path("tagged.conll").string(), "--test",
+             path("tagged.conll").string(), "--layers", "1", "--max-length", "24", "--prefix", "query: "});
+    ASSERT_EQ(result.status, 0) << result.err;
+    EXPECT_CONTAINS(result.err, " (0 truncated lines, ");
+    EXPECT_EQ(result.err.find("had no token"), std::string::npos) << result.err;
+  }
 }
 
 TEST_F(EvalCli, TableMarksTheBestAndThePlotIsDrawn) {
