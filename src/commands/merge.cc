@@ -202,6 +202,13 @@ void run_merge(const MergeOptions& options, const CommonOptions& common) {
   }
 
   Manifest whole = shards.front().manifest;
+  // A run names its format by its output's name; the merged file, read later
+  // by that name, must say what it holds.
+  const std::string named_format = output_format_name(output_format_for(options.output));
+  if (named_format != whole.format) {
+    throw UsageError("-o " + options.output.string() + ": the shards are " + whole.format + " but the name says " +
+                     named_format + " (bert-embed writes NPY to a name ending in .npy, JSONL to any other)");
+  }
   whole.input.first_record = 0;
   whole.input.end_record = whole.shard.total_records;
   whole.rows = 0;

@@ -272,5 +272,27 @@ TEST_F(ShardCli, MergeNamesEveryProblemWithItsFile) {
   EXPECT_CONTAINS(incomplete, path("s1.npy").string() + ": manifest ");
 }
 
+TEST_F(ShardCli, MergeRefusesAnOutputNamedForTheOtherFormat) {
+  input_file("in.txt", corpus_lines(16));
+  for (const std::string extension : {".npy", ".jsonl"}) {
+    for (std::size_t index = 0; index < 2; ++index) {
+      embed_shard("in.txt", "s" + std::to_string(index) + extension, index, 2);
+    }
+  }
+  const auto merge = [&](const std::string& extension, const std::string& output) {
+    return run({"merge", "-o", path(output).string(), path("s0" + extension).string(),
+                path("s1" + extension).string()});
+  };
+  const RunResult npy_as_jsonl = merge(".npy", "merged.jsonl");
+  EXPECT_EQ(npy_as_jsonl.status, 2);
+  EXPECT_CONTAINS(npy_as_jsonl.err, "merged.jsonl: the shards are npy but the name says jsonl");
+  const RunResult jsonl_as_npy = merge(".jsonl", "merged.npy");
+  EXPECT_EQ(jsonl_as_npy.status, 2);
+  EXPECT_CONTAINS(jsonl_as_npy.err, "merged.npy: the shards are jsonl but the name says npy");
+  EXPECT_FALSE(fs::exists(path("merged.jsonl")));
+  EXPECT_FALSE(fs::exists(path("merged.npy")));
+  EXPECT_EQ(merge(".jsonl", "merged.txt").status, 0);
+}
+
 }  // namespace
 }  // namespace bert_embed::test
