@@ -183,8 +183,8 @@ TEST_F(EvalCli, EveryWordGetsItsTokensWhateverThePrefixAndTokenizer) {
   // Windows were once cut for 2 special tokens and words counted alone, so a
   // prefix's tokens truncated the end of long sentences and their words got
   // zero vectors; and byte-level BPE's "Ġword", whose span holds the space
-  // before the word, was given to no word.
-  // One sentence of 30 words; then two and three of them in one, longer than a window.
+  // before the word, was given to no word. Sentences of 31, 62 and 93 words,
+  // each longer than a window of 24 tokens.
   const std::string sentence =
       "John/B-person Smith/I-person went to the market in New/B-location York/I-location and bought apples , "
       "oranges and bread before he walked back home to his family in the small town near the river";
