@@ -130,16 +130,25 @@ PostProcessChoice parse_postprocess(const std::string& name) {
 }
 
 // The statistics of --stats, applied where their vectors and transforms are
-// those of a combination.
+// those of a combination: all of a pooling's layers at once, or one of them.
 class SavedStatistics {
  public:
   explicit SavedStatistics(const std::filesystem::path& file) : file_(file) {
     if (!file.empty()) manifest_ = read_manifest(file);
   }
-  bool fits(const VectorSource& source, const PostProcessOptions& options) const {
+  // The source to load the statistics as, when they were fitted on these
+  // vectors with these transforms. The same layers spelled otherwise ("-1"
+  // and "2" of a 2-layer model) are the same vectors.
+  std::optional<VectorSource> fitted_on(VectorSource source, const PostProcessOptions& options) const {
     PostProcessOptions fitted = options;
     fitted.l2_normalize = false;
-    return manifest_ && manifest_->source == source && manifest_->postprocess == postprocess_label(fitted);
+    if (!manifest_ || manifest_->postprocess != postprocess_label(fitted)) return std::nullopt;
+    if (source.layer_aggregation == "none" && manifest_->source.layer_aggregation == "none" &&
+        source.layers == manifest_->source.layers) {
+      source.slot_labels = manifest_->source.slot_labels;
+    }
+    if (manifest_->source != source) return std::nullopt;
+    return source;
   }
   const std::filesystem::path& file() const { return file_; }
 
@@ -147,6 +156,14 @@ class SavedStatistics {
   std::filesystem::path file_;
   std::optional<Manifest> manifest_;
 };
+
+// One slot of vectors without aggregation: its layer alone.
+VectorSource slot_source(VectorSource source, std::int64_t slot) {
+  const auto index = static_cast<std::size_t>(slot);
+  if (source.layer_aggregation == "none") source.layers = {source.layers[index]};
+  source.slot_labels = {source.slot_labels[index]};
+  return source;
+}
 
 // Vectors of one pooling: every layer asked, [n, layers, dim], and the
 // aggregation of them, [n, 1, dim'], when --layer-agg asks for one.
@@ -198,17 +215,20 @@ std::vector<EvalResult> sweep(const std::vector<PooledVectors>& pooled, const st
   std::vector<EvalResult> results;
   for (const PooledVectors& vectors : pooled) {
     for (const PostProcessChoice& choice : choices) {
-      // Statistics from --stats cover every slot at once; otherwise each
-      // slot (layer) is fitted on its own, so that one that cannot be (the
-      // [CLS] vector of the embedding output is the same for every text) is
-      // reported, not scored, and the others are.
+      // Statistics from --stats cover every slot at once, or one slot
+      // (layer) that they were fitted on alone; otherwise each slot is fitted
+      // on its own, so that one that cannot be (the [CLS] vector of the
+      // embedding output is the same for every text) is reported, not
+      // scored, and the others are.
       const auto postprocessed = [&](const at::Tensor& rows, const VectorSource& source) {
         std::vector<Candidate> slots(static_cast<std::size_t>(rows.size(1)));
         PostProcessor postprocessor(choice.options);
         const bool transformed = postprocessor.needs_statistics() || choice.options.l2_normalize;
-        const bool loaded = postprocessor.needs_statistics() && saved.fits(source, choice.options);
+        const std::optional<VectorSource> saved_source =
+            postprocessor.needs_statistics() ? saved.fitted_on(source, choice.options) : std::nullopt;
+        const bool loaded = saved_source.has_value();
         if (loaded) {
-          postprocessor.load(saved.file(), source);
+          postprocessor.load(saved.file(), *saved_source);
           spdlog::info("{} {}: statistics from {}", vectors.pooling, choice.name, saved.file().string());
         }
         const at::Tensor all = loaded ? postprocessor.apply(rows) : rows;
@@ -231,7 +251,14 @@ std::vector<EvalResult> sweep(const std::vector<PooledVectors>& pooled, const st
           try {
             const at::Tensor slot_rows = rows.narrow(1, slot, 1);
             PostProcessor fitted(choice.options);
-            fitted.fit(slot_rows);
+            if (const std::optional<VectorSource> slot_saved =
+                    saved.fitted_on(slot_source(source, slot), choice.options)) {
+              fitted.load(saved.file(), *slot_saved);
+              spdlog::info("layer {}, {} {}: statistics from {}", source.slot_labels[static_cast<std::size_t>(slot)],
+                           vectors.pooling, choice.name, saved.file().string());
+            } else {
+              fitted.fit(slot_rows);
+            }
             candidate.features = fitted.apply(slot_rows).select(1, 0);
           } catch (const std::runtime_error& error) {
             candidate.failure = error.what();

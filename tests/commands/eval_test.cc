@@ -4,6 +4,7 @@
 // same options, and its refusals name what is wrong.
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -111,6 +112,39 @@ TEST_F(EvalCli, StsCorrelationsEqualScipysOnVectorsSavedByEmbed) {
     EXPECT_NEAR(result["spearman"].get<double>(), expected["spearman"].get<double>(), 1e-6) << result.dump();
     EXPECT_NEAR(result["pearson"].get<double>(), expected["pearson"].get<double>(), 1e-6) << result.dump();
   }
+}
+
+TEST_F(EvalCli, StatisticsOfOneLayerServeThatLayerOfASweep) {
+  // Statistics saved by embed over the last layer (--layers -1, layer 2 of
+  // tiny-uncased) were once used only when eval's --layers was spelled "-1".
+  std::string pairs, texts;
+  for (const std::string& line : head(eval_set("stsb/sts-test.csv"), 60)) {
+    pairs += line + "\n";
+    texts += tsv_cells(line)[5] + "\n";
+  }
+  input_file("pairs.tsv", pairs);
+  input_file("texts.txt", texts);
+  embed({"-m", tiny_model(), "-i", path("texts.txt").string(), "-o", path("vectors.npy").string(), "--whiten", "8",
+         "--save-stats", path("stats.json").string(), "-q"});
+  const auto layer_scores = [&](const std::string& layers, bool with_stats) {
+    std::vector<std::string> args = {"eval", "sts", "-i", path("pairs.tsv").string(), "--input-format", "tsv",
+                                     "--text-field", "6", "--pair-field", "7", "--score-field", "5",
+                                     "--postprocess", "whiten:8", "--layers", layers};
+    if (with_stats) args.insert(args.end(), {"--stats", path("stats.json").string()});
+    const json report = eval_json(args);
+    std::map<std::string, double> scores;
+    for (const json& result : report["results"]) {
+      scores[result["layers"].get<std::string>()] = result["spearman"].get<double>();
+    }
+    return scores;
+  };
+  const double last_layer = layer_scores("-1", true).at("-1");
+  const std::map<std::string, double> sweep = layer_scores("all", true);
+  EXPECT_EQ(sweep.at("2"), last_layer);
+  // Fitted on the evaluation's own texts (both sides), the score differs.
+  EXPECT_NE(layer_scores("all", false).at("2"), last_layer);
+  // The other layers were not fitted by the file: they score as without it.
+  EXPECT_EQ(sweep.at("1"), layer_scores("1", false).at("1"));
 }
 
 TEST_F(EvalCli, ProbeAccuracyWithinHalfAPointOfScikitLearns) {
