@@ -1,6 +1,7 @@
 // bert-embed embed: input lines -> vectors, the default command.
 #include <unistd.h>
 
+#include <cmath>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -228,6 +229,10 @@ void check_embed_options(const CLI::App& app, EmbedOptions& options) {
   } else if (app.count("--checkpoint-lines") + app.count("--checkpoint-seconds") + app.count("--restart") > 0) {
     throw UsageError("--checkpoint-lines, --checkpoint-seconds and --restart apply to resumable runs: add --shard "
                      "I/N (--shard 0/1 for the whole input)");
+  }
+  // CLI::Range lets NaN through: every comparison with it is false.
+  if (std::isnan(options.checkpoint.seconds)) {
+    throw UsageError("--checkpoint-seconds: expected seconds in [0, 1e9], got nan");
   }
   if (!options.stats.empty() && !options.save_stats.empty()) {
     throw UsageError("--stats applies saved statistics, --save-stats saves fitted ones: use one");

@@ -540,8 +540,10 @@ TEST_F(BertEmbedGoldenCli, NpyToStdoutIsAUsageError) {
 
 TEST_F(BertEmbedGoldenCli, BadOptionsAreUsageErrors) {
   const std::string model = test_bundle("tiny-uncased").string();
+  const std::string input = input_file("in.txt", "a line\n").string();
   const std::vector<std::vector<std::string>> bad = {
       {"-m", model, "--no-such-option"},
+      {"-m", model, "-i", input, "-o", path("out.npy").string(), "--shard", "0/1", "--checkpoint-seconds", "nan"},
       {"-m", model, "--pooling", "median"},
       {"-m", model, "--batch-tokens", "0"},
       {"-m", model, "--layers", "7"},
