@@ -7,6 +7,7 @@
 
 #include "bert_embed/io/npy_reader.h"
 #include "bert_embed/vectors/quantize.h"
+#include "io/temporary_files.h"
 
 namespace bert_embed {
 namespace {
@@ -114,7 +115,13 @@ NpyWriter::NpyWriter(OutputSet& outputs, const WriterOptions& options, Manifest 
       dtype_(options.dtype),
       descr_(descr_of(options.dtype)),
       data_(open_seekable(outputs, options.output)) {
-  if (options.per_token) offsets_file_ = &open_seekable(outputs, npy_offsets_path(options.output));
+  if (options.per_token) {
+    offsets_file_ = &open_seekable(outputs, npy_offsets_path(options.output));
+  } else {
+    // A killed per-token run to this output left its offsets' temporary too,
+    // which opening the offsets would have removed.
+    temporaries::remove_stale(npy_offsets_path(options.output));
+  }
   if (dtype_ == OutputDtype::kInt8) {
     if (options.int8_ranges) {
       int8_calibration_ = options.int8_ranges->calibration;
