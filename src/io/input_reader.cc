@@ -203,6 +203,7 @@ bool InputReader::read_line(std::string& line) {
   std::size_t skipped = 0;  // bytes of the line not kept
   std::uint64_t consumed = 0;
   bool read_any = false;
+  bool ended_by_newline = false;
   while (buffer_begin_ < buffer_end_ || fill_buffer()) {
     read_any = true;
     const char* begin = buffer_.data() + buffer_begin_;
@@ -215,9 +216,14 @@ bool InputReader::read_line(std::string& line) {
     const std::size_t taken = length + (newline ? 1 : 0);
     buffer_begin_ += taken;
     consumed += taken;
-    if (newline) break;
+    if (newline) {
+      ended_by_newline = true;
+      break;
+    }
   }
   if (!read_any) return false;
+  // A byte order mark alone is an empty document, as an empty file is.
+  if (first_line && !ended_by_newline && line == kByteOrderMark) return false;
 
   ++line_number_;
   offset_ += consumed;

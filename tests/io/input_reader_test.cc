@@ -65,6 +65,11 @@ TEST(InputReader, SingleNewlineIsOneEmptyLine) {
   EXPECT_EQ(texts(read_all("\n")), (std::vector<std::string>{""}));
 }
 
+TEST(InputReader, AByteOrderMarkAloneIsAnEmptyInput) {
+  EXPECT_TRUE(read_all("\xEF\xBB\xBF").empty());
+  EXPECT_EQ(texts(read_all("\xEF\xBB\xBF\n")), (std::vector<std::string>{""}));
+}
+
 TEST(InputReader, StripsCarriageReturnsOfCrlfLineEnds) {
   EXPECT_EQ(texts(read_all("a\r\nb c\r\n\r\n")), (std::vector<std::string>{"a", "b c", ""}));
 }
