@@ -499,7 +499,12 @@ EvalReport run_classify(const EvalOptions& options, const TextStage& text, const
   if (numbers.count() < 2) throw std::runtime_error(train.input_name + ": classify needs at least 2 labels");
   std::vector<int> folds;
   if (!test) {
-    folds = as_usage_error([&] { return stratified_folds(train.labels, options.folds, options.seed); });
+    try {
+      folds = stratified_folds(train.labels, options.folds, options.seed);
+    } catch (const std::invalid_argument& error) {
+      throw UsageError("--folds " + std::to_string(options.folds) + " on " + train.input_name + ": " + error.what() +
+                       "; pass fewer --folds or a --test file");
+    }
   }
 
   std::vector<InputRecord> records = train.records;

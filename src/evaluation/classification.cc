@@ -60,7 +60,7 @@ ClassificationScores score_classification(const at::Tensor& predicted, const at:
 
 std::vector<int> stratified_folds(const std::vector<std::int64_t>& labels, int folds, std::uint64_t seed) {
   if (folds < 2 || static_cast<std::size_t>(folds) > labels.size()) {
-    throw std::invalid_argument("stratified_folds: cannot make " + std::to_string(folds) + " folds of " +
+    throw std::invalid_argument("cannot make " + std::to_string(folds) + " folds of " +
                                 std::to_string(labels.size()) + " examples (2 folds at least, and no more than examples)");
   }
   std::map<std::int64_t, std::vector<std::size_t>> examples_of_class;
