@@ -87,7 +87,15 @@ std::int64_t run_stats(const StatsOptions& options) {
   for (const auto& input : inputs) {
     const std::int64_t block = input->rows_per_block(kBlockBytes);
     for (std::int64_t row = 0; row < input->rows(); row += block) {
-      statistics.add(input->read(row, std::min(block, input->rows() - row)));
+      const at::Tensor rows = input->read(row, std::min(block, input->rows() - row));
+      // One such vector would make every statistic NaN: named here, with its file.
+      const at::Tensor finite = at::isfinite(rows).flatten(1).all(1);
+      if (!finite.all().item<bool>()) {
+        const std::int64_t first = row + finite.logical_not().nonzero()[0][0].item<std::int64_t>();
+        throw std::runtime_error(input->name() + ": vector " + std::to_string(first) +
+                                 " (0-based) holds NaN or infinity; no statistics can be fitted");
+      }
+      statistics.add(rows);
     }
   }
   postprocessor.fit(statistics);

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "command.h"
+#include "expect_error.h"
 #include "fixtures.h"
 #include "npy_reader.h"
 
@@ -155,6 +156,24 @@ TEST_F(PostprocessCli, InputsWithoutManifestNeedAnExplicitOption) {
   must_run({"postprocess", b.string(), "-o", path("out.npy").string(), "--stats", path("stats.json").string(),
             "--allow-missing-manifest", "-q"});
   EXPECT_EQ(read_npy(path("out.npy")).shape, (std::vector<std::int64_t>{60, 8}));
+}
+
+TEST_F(PostprocessCli, StatsNameTheFileAndVectorThatHoldsNaN) {
+  const fs::path a = embed_part("a", 0, 20);
+  const fs::path b = embed_part("b", 20, 20);
+  // Vector 5 of b.npy made NaN in place: same size, so its manifest still matches.
+  const NpyArray vectors = read_npy(b);
+  const std::int64_t dim = vectors.shape[1];
+  const auto offset = static_cast<std::streamoff>(fs::file_size(b)) - (20 - 5) * dim * 4;
+  std::fstream file(b, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(offset);
+  const float nan = std::nanf("");
+  file.write(reinterpret_cast<const char*>(&nan), sizeof nan);
+  file.close();
+  const RunResult result = run({"stats", a.string(), b.string(), "-o", path("stats.json").string(), "--whiten", "8"});
+  EXPECT_EQ(result.status, 1);
+  EXPECT_CONTAINS(result.err, b.string() + ": vector 5 (0-based) holds NaN or infinity");
+  EXPECT_FALSE(fs::exists(path("stats.json")));
 }
 
 TEST_F(PostprocessCli, TruncatedAndPostProcessedInputsAreRefused) {
