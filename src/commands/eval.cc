@@ -616,12 +616,13 @@ struct WordWindow {
   std::vector<Span> words;
 };
 
-// Words [first, end) of a sentence joined by single spaces, as one input
-// record, and where each word lies in it.
+// A window as the model reads it, and where each of its words lies.
 struct WindowRecord {
   InputRecord record;
   WordWindow window;
 };
+
+// Words [first, end) of a sentence joined by single spaces.
 WindowRecord make_window(const TaggedSentences& sentences, std::size_t sentence, std::size_t first, std::size_t end,
                          std::size_t record_index, std::int64_t first_word) {
   const std::vector<std::string>& words = sentences.words[sentence];
